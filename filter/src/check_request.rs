@@ -1,0 +1,188 @@
+//! Building the CheckRequest: the request's attributes, as the shell gathered them from the host,
+//! encoded as `envoy.service.auth.v3.CheckRequest` the way Envoy's native ext_authz fills it.
+//!
+//! Encoding goes straight from the borrowed header buffer to protobuf bytes: repeated headers are
+//! joined with `,` while writing, and `context_extensions` arrive pre-encoded from the config.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use crate::proto::wire::{bytes_field, map_entry_parts, message_field, varint_field};
+
+/// What the shell knows about a request when it asks for a decision. No host calls in here.
+#[derive(Debug, Clone, Default)]
+pub struct RequestAttributes<'a> {
+    /// All request headers, pseudo-headers included, in the host's order.
+    pub headers: &'a [(&'a [u8], &'a [u8])],
+    /// The downstream peer (`source.address`).
+    pub source: Option<SocketAddress<'a>>,
+    /// The local address the request arrived on (`destination.address`).
+    pub destination: Option<SocketAddress<'a>>,
+    /// `HTTP/1.0`, `HTTP/1.1`, `HTTP/2` or `HTTP/3`, as `request.protocol` reports it.
+    pub protocol: &'a [u8],
+    /// When the request started, since the Unix epoch.
+    pub time: Duration,
+}
+
+/// An IP socket address as Envoy's `SocketAddress` carries it: address and port apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketAddress<'a> {
+    pub address: &'a [u8],
+    pub port: u32,
+}
+
+impl<'a> SocketAddress<'a> {
+    /// Splits Envoy's `ip:port` / `[ipv6]:port` text. Anything else (a pipe path) is kept whole
+    /// as the address, with port 0.
+    pub fn parse(text: &'a [u8]) -> Self {
+        let whole = Self {
+            address: text,
+            port: 0,
+        };
+        let Some(colon) = text.iter().rposition(|&b| b == b':') else {
+            return whole;
+        };
+        let (host, port) = (&text[..colon], &text[colon + 1..]);
+        let Some(port) = std::str::from_utf8(port)
+            .ok()
+            .and_then(|p| p.parse::<u16>().ok())
+        else {
+            return whole;
+        };
+        let host = match host {
+            [b'[', inner @ .., b']'] => inner,
+            _ if host.contains(&b':') => return whole,
+            _ => host,
+        };
+        Self {
+            address: host,
+            port: u32::from(port),
+        }
+    }
+}
+
+// Field numbers, from envoy/service/auth/v3/{external_auth,attribute_context}.proto.
+const CHECK_REQUEST_ATTRIBUTES: u32 = 1;
+const ATTRIBUTES_SOURCE: u32 = 1;
+const ATTRIBUTES_DESTINATION: u32 = 2;
+const ATTRIBUTES_REQUEST: u32 = 4;
+const PEER_ADDRESS: u32 = 1;
+const ADDRESS_SOCKET_ADDRESS: u32 = 1;
+const SOCKET_ADDRESS_ADDRESS: u32 = 2;
+const SOCKET_ADDRESS_PORT_VALUE: u32 = 3;
+const REQUEST_TIME: u32 = 1;
+const REQUEST_HTTP: u32 = 2;
+const TIMESTAMP_SECONDS: u32 = 1;
+const TIMESTAMP_NANOS: u32 = 2;
+const HTTP_ID: u32 = 1;
+const HTTP_METHOD: u32 = 2;
+const HTTP_HEADERS: u32 = 3;
+const HTTP_PATH: u32 = 4;
+const HTTP_HOST: u32 = 5;
+const HTTP_SCHEME: u32 = 6;
+const HTTP_SIZE: u32 = 9;
+const HTTP_PROTOCOL: u32 = 10;
+
+/// Encodes the CheckRequest for `attributes`, with the config's pre-encoded context extensions.
+pub fn encode(attributes: &RequestAttributes<'_>, context_extensions: &[u8]) -> Vec<u8> {
+    let headers = attributes.headers;
+    let header_bytes: usize = headers.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    let mut buf = Vec::with_capacity(header_bytes + context_extensions.len() + 256);
+    message_field(&mut buf, CHECK_REQUEST_ATTRIBUTES, |buf| {
+        if let Some(source) = &attributes.source {
+            peer(buf, ATTRIBUTES_SOURCE, source);
+        }
+        if let Some(destination) = &attributes.destination {
+            peer(buf, ATTRIBUTES_DESTINATION, destination);
+        }
+        message_field(buf, ATTRIBUTES_REQUEST, |buf| {
+            message_field(buf, REQUEST_TIME, |buf| {
+                varint_field(buf, TIMESTAMP_SECONDS, attributes.time.as_secs());
+                varint_field(
+                    buf,
+                    TIMESTAMP_NANOS,
+                    u64::from(attributes.time.subsec_nanos()),
+                );
+            });
+            message_field(buf, REQUEST_HTTP, |buf| http_request(buf, attributes));
+        });
+        buf.extend_from_slice(context_extensions);
+    });
+    buf
+}
+
+fn peer(buf: &mut Vec<u8>, field: u32, address: &SocketAddress<'_>) {
+    message_field(buf, field, |buf| {
+        message_field(buf, PEER_ADDRESS, |buf| {
+            message_field(buf, ADDRESS_SOCKET_ADDRESS, |buf| {
+                bytes_field(buf, SOCKET_ADDRESS_ADDRESS, address.address);
+                varint_field(buf, SOCKET_ADDRESS_PORT_VALUE, u64::from(address.port));
+            });
+        });
+    });
+}
+
+fn http_request(buf: &mut Vec<u8>, attributes: &RequestAttributes<'_>) {
+    let headers = attributes.headers;
+    let get = |name: &[u8]| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    bytes_field(buf, HTTP_ID, get(b"x-request-id").unwrap_or_default());
+    bytes_field(buf, HTTP_METHOD, get(b":method").unwrap_or_default());
+    joined_headers(buf, headers);
+    bytes_field(buf, HTTP_PATH, get(b":path").unwrap_or_default());
+    bytes_field(buf, HTTP_HOST, get(b":authority").unwrap_or_default());
+    bytes_field(buf, HTTP_SCHEME, get(b":scheme").unwrap_or_default());
+    // As native: the declared content-length, or -1 when the size is not known up front.
+    let size = get(b"content-length")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(-1);
+    varint_field(buf, HTTP_SIZE, size as u64);
+    bytes_field(buf, HTTP_PROTOCOL, attributes.protocol);
+}
+
+/// Writes `headers` as the `map<string, string>`: keys lower-cased, the values of a repeated
+/// header joined with `,` in the order they came.
+fn joined_headers(buf: &mut Vec<u8>, headers: &[(&[u8], &[u8])]) {
+    // Envoy's header maps are lower-case already; lowering is only paid for when it is not.
+    let keys: Vec<Cow<'_, [u8]>> = headers
+        .iter()
+        .map(|(k, _)| {
+            if k.iter().any(u8::is_ascii_uppercase) {
+                Cow::Owned(k.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(*k)
+            }
+        })
+        .collect();
+    // A stable sort groups repeats together and keeps their values in arrival order.
+    let mut order: Vec<usize> = (0..headers.len()).collect();
+    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    let mut parts: Vec<&[u8]> = Vec::new();
+    let mut i = 0;
+    while i < order.len() {
+        let key = &keys[order[i]];
+        parts.clear();
+        while i < order.len() && keys[order[i]] == *key {
+            parts.push(headers[order[i]].1);
+            i += 1;
+        }
+        map_entry_parts(buf, HTTP_HEADERS, key, &parts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_addresses_split_like_envoy() {
+        let v4 = SocketAddress::parse(b"127.0.0.1:8080");
+        assert_eq!((v4.address, v4.port), (&b"127.0.0.1"[..], 8080));
+        let v6 = SocketAddress::parse(b"[::1]:443");
+        assert_eq!((v6.address, v6.port), (&b"::1"[..], 443));
+        let pipe = SocketAddress::parse(b"/tmp/envoy.sock");
+        assert_eq!((pipe.address, pipe.port), (&b"/tmp/envoy.sock"[..], 0));
+        let bare_v6 = SocketAddress::parse(b"::1");
+        assert_eq!((bare_v6.address, bare_v6.port), (&b"::1"[..], 0));
+    }
+}

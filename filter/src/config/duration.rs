@@ -1,0 +1,99 @@
+//! Durations as protobuf JSON writes them (`"0.25s"`, `"2s"`, `"1.000000001s"`), so a native
+//! ext_authz config moves over unchanged.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserialize, Deserializer};
+
+/// A non-negative duration parsed from protobuf JSON's `"<seconds>[.<fraction>]s"` form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProtoDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for ProtoDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        parse(&text).map(ProtoDuration).map_err(de::Error::custom)
+    }
+}
+
+/// Why a duration string was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DurationError {
+    Negative(String),
+    Malformed(String),
+}
+
+impl fmt::Display for DurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Negative(s) => write!(f, "duration {s:?} must not be negative"),
+            Self::Malformed(s) => write!(
+                f,
+                "duration {s:?} is not a protobuf JSON duration such as \"0.25s\""
+            ),
+        }
+    }
+}
+
+/// Parses `"1.5s"`: whole seconds, an optional fraction of up to nine digits, and a trailing `s`.
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
+    let malformed = || DurationError::Malformed(text.to_owned());
+    if text.starts_with('-') {
+        return Err(DurationError::Negative(text.to_owned()));
+    }
+    let Some(number) = text.strip_suffix('s') else {
+        return Err(malformed());
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !all_digits(whole) || !all_digits(fraction) || fraction.len() > 9 {
+        return Err(malformed());
+    }
+    if number.ends_with('.') {
+        return Err(malformed());
+    }
+    let seconds: u64 = whole.parse().map_err(|_| malformed())?;
+    // Right-pad the fraction to nanoseconds: "25" is 250_000_000 ns.
+    let nanos = if fraction.is_empty() {
+        0
+    } else {
+        let scale = 10u32.pow(9 - fraction.len() as u32);
+        fraction.parse::<u32>().map_err(|_| malformed())? * scale
+    };
+    Ok(Duration::new(seconds, nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_protobuf_json_durations() {
+        assert_eq!(parse("0.25s"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse("1.000000001s"), Ok(Duration::new(1, 1)));
+        assert_eq!(parse("0s"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn refuses_negative_and_malformed() {
+        assert!(matches!(parse("-1s"), Err(DurationError::Negative(_))));
+        for bad in [
+            "",
+            "s",
+            "1",
+            "1.s",
+            ".5s",
+            "1.0000000001s",
+            "1ms",
+            "0x1s",
+            " 1s",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(DurationError::Malformed(_))),
+                "{bad:?} should be refused"
+            );
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The plugin configuration: the JSON a user writes in the Wasm filter's `configuration`, parsed and
+//! validated once in `on_configure` into a [`Config`] that requests only read.
+//!
+//! Field names, formats and defaults follow Envoy's native ext_authz filter
+//! (`envoy.extensions.filters.http.ext_authz.v3.ExtAuthz`), so a native config moves over unchanged.
+//! Every error names the field it is about, as a path such as `grpc_service.timeout`.
+
+pub mod duration;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::proto::wire;
+
+/// The default `grpc_service.timeout`, as native: 200 ms.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
+/// The default `status_on_error`, as native: 403 Forbidden.
+pub const DEFAULT_STATUS_ON_ERROR: u16 = 403;
+
+/// A validated plugin configuration, shared by every request of a plugin instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub grpc_service: GrpcService,
+    pub failure_mode: FailureMode,
+    /// Encoded once here, copied into every CheckRequest: the `context_extensions` map entries.
+    pub context_extensions: ContextExtensions,
+    pub stat_prefix: String,
+}
+
+/// Where the CheckRequest goes and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrpcService {
+    pub cluster_name: String,
+    pub authority: String,
+    pub timeout: Duration,
+    /// Sent as gRPC metadata on every call; keys lower-case.
+    pub initial_metadata: Vec<(String, String)>,
+    /// `envoy.config.core.v3.GrpcService` serialized, the form `dispatch_grpc_call` takes so that
+    /// `authority` and Istio cluster names such as `outbound|9000||authz.ns.svc.cluster.local` work.
+    pub target: String,
+}
+
+/// What happens when the check cannot be made or its answer cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureMode {
+    /// Fail closed (the default): answer the client with `status_on_error`.
+    Deny { status_on_error: u16 },
+    /// `failure_mode_allow`: let the request go on, marked with
+    /// `x-envoy-auth-failure-mode-allowed: true` when `add_header` (`failure_mode_allow_header_add`).
+    Allow { add_header: bool },
+}
+
+/// `context_extensions`, kept both as a map (for readers) and pre-encoded as CheckRequest
+/// `AttributeContext.context_extensions` map entries (for the hot path).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContextExtensions {
+    pub entries: BTreeMap<String, String>,
+    pub encoded: Vec<u8>,
+}
+
+impl ContextExtensions {
+    fn new(entries: BTreeMap<String, String>) -> Self {
+        let mut encoded = Vec::new();
+        for (key, value) in &entries {
+            wire::map_entry(
+                &mut encoded,
+                crate::proto::ATTRIBUTES_CONTEXT_EXTENSIONS,
+                key.as_bytes(),
+                value.as_bytes(),
+            );
+        }
+        Self { entries, encoded }
+    }
+}
+
+/// A configuration that was refused: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field's path, such as `grpc_service.envoy_grpc.cluster_name`; empty for the whole document.
+    pub field: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "{}: {}", self.field, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Parses and validates the plugin configuration. The only place a config is judged.
+    pub fn parse(json: &[u8]) -> Result<Self, ConfigError> {
+        let raw = raw::RawConfig::parse(json)?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: raw::RawConfig) -> Result<Self, ConfigError> {
+        let Some(grpc) = raw.grpc_service else {
+            return Err(ConfigError::new(
+                "grpc_service",
+                "is required: name the auth server's cluster",
+            ));
+        };
+        let Some(envoy_grpc) = grpc.envoy_grpc else {
+            return Err(ConfigError::new(
+                "grpc_service.envoy_grpc",
+                "is required: a wasm filter calls its auth server through an Envoy cluster",
+            ));
+        };
+        if envoy_grpc.cluster_name.is_empty() {
+            return Err(ConfigError::new(
+                "grpc_service.envoy_grpc.cluster_name",
+                "must not be empty",
+            ));
+        }
+        let timeout = grpc.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
+        if timeout.is_zero() {
+            return Err(ConfigError::new(
+                "grpc_service.timeout",
+                "must be greater than 0s",
+            ));
+        }
+        // The host takes the timeout in whole milliseconds as a u32.
+        if timeout < Duration::from_millis(1) || timeout.as_millis() > u128::from(u32::MAX) {
+            return Err(ConfigError::new(
+                "grpc_service.timeout",
+                "must be between 0.001s and 4294967.295s (the host counts whole milliseconds)",
+            ));
+        }
+        let mut initial_metadata = Vec::with_capacity(grpc.initial_metadata.len());
+        for (i, header) in grpc.initial_metadata.into_iter().enumerate() {
+            let field = format!("grpc_service.initial_metadata[{i}]");
+            if !is_header_name(header.key.as_bytes()) || header.key.starts_with(':') {
+                return Err(ConfigError::new(
+                    format!("{field}.key"),
+                    format!("{:?} is not a valid gRPC metadata key", header.key),
+                ));
+            }
+            if !is_header_value(header.value.as_bytes()) {
+                return Err(ConfigError::new(
+                    format!("{field}.value"),
+                    "must not contain NUL, CR or LF",
+                ));
+            }
+            initial_metadata.push((header.key.to_ascii_lowercase(), header.value));
+        }
+        let target = grpc_service_target(&envoy_grpc.cluster_name, &envoy_grpc.authority)?;
+
+        let status_on_error = match raw.status_on_error {
+            None => DEFAULT_STATUS_ON_ERROR,
+            Some(status) => match u16::try_from(status.code) {
+                Ok(code @ 200..=599) => code,
+                _ => {
+                    return Err(ConfigError::new(
+                        "status_on_error.code",
+                        format!("{} is not an HTTP status between 200 and 599", status.code),
+                    ))
+                }
+            },
+        };
+        let failure_mode = if raw.failure_mode_allow {
+            FailureMode::Allow {
+                add_header: raw.failure_mode_allow_header_add,
+            }
+        } else {
+            FailureMode::Deny { status_on_error }
+        };
+        if let Some(version) = raw.transport_api_version {
+            if version != "V3" {
+                return Err(ConfigError::new(
+                    "transport_api_version",
+                    format!("{version:?} is not supported: only \"V3\" exists"),
+                ));
+            }
+        }
+        for key in raw.context_extensions.keys() {
+            if key.is_empty() {
+                return Err(ConfigError::new(
+                    "context_extensions",
+                    "keys must not be empty",
+                ));
+            }
+        }
+        Ok(Self {
+            grpc_service: GrpcService {
+                cluster_name: envoy_grpc.cluster_name,
+                authority: envoy_grpc.authority,
+                timeout,
+                initial_metadata,
+                target,
+            },
+            failure_mode,
+            context_extensions: ContextExtensions::new(raw.context_extensions),
+            stat_prefix: raw.stat_prefix,
+        })
+    }
+}
+
+/// Serializes `GrpcService { envoy_grpc { cluster_name, authority } }`.
+///
+/// The SDK's `dispatch_grpc_call` takes the target as `&str`, so the bytes must be UTF-8. They are
+/// whenever every length prefix is one byte (below 128), which bounds the two names together.
+fn grpc_service_target(cluster_name: &str, authority: &str) -> Result<String, ConfigError> {
+    let mut envoy_grpc = Vec::new();
+    wire::bytes_field(&mut envoy_grpc, 1, cluster_name.as_bytes());
+    wire::bytes_field(&mut envoy_grpc, 2, authority.as_bytes());
+    let mut service = Vec::new();
+    wire::bytes_field(&mut service, 1, &envoy_grpc);
+    String::from_utf8(service).map_err(|_| {
+        ConfigError::new(
+            "grpc_service.envoy_grpc",
+            format!(
+                "cluster_name and authority together are {} bytes; at most {MAX_TARGET_NAMES} fit",
+                cluster_name.len() + authority.len()
+            ),
+        )
+    })
+}
+
+/// The longest `cluster_name` plus `authority` whose serialized GrpcService is valid UTF-8.
+pub const MAX_TARGET_NAMES: usize = 123;
+
+/// An HTTP header name: RFC 7230 token characters.
+pub fn is_header_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.iter().enumerate().all(|(i, &b)| {
+            (i == 0 && b == b':') || b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
+/// An HTTP header value Envoy accepts: no NUL, CR or LF.
+pub fn is_header_value(value: &[u8]) -> bool {
+    !value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n')
+}
+
+#[cfg(test)]
+mod tests;

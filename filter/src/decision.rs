@@ -1,0 +1,288 @@
+//! From the auth server's answer to what happens to the request.
+//!
+//! [`Decision`] is what the server said (or why it could not say it); [`Verdict`] is what the shell
+//! does, after the failure mode has been applied in exactly one place, [`Decision::into_verdict`].
+
+use prost::Message;
+
+use crate::config::{is_header_name, is_header_value, FailureMode};
+use crate::proto::response::{
+    self, CheckResponse, DeniedHttpResponse, HeaderValueOption, HttpResponse,
+};
+
+/// The header native ext_authz adds upstream when a failed check is let through.
+pub const FAILURE_MODE_ALLOWED_HEADER: &str = "x-envoy-auth-failure-mode-allowed";
+/// Response-code details of local replies, as native sets them, for access logs.
+pub const DETAILS_DENIED: &str = "ext_authz_denied";
+pub const DETAILS_ERROR: &str = "ext_authz_error";
+
+/// What the auth server decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// `OK`, with the changes to make to the request and its response.
+    Allow(Allow),
+    /// Any other status: the client gets this reply and the upstream nothing.
+    Deny(LocalReply),
+    /// No decision could be had.
+    Error(CheckError),
+}
+
+/// Changes an allowing server asked for.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Allow {
+    /// Applied to the request headers, in order.
+    pub request_headers: Vec<HeaderMutation>,
+    /// Removed from the request; never pseudo-headers or `host`.
+    pub headers_to_remove: Vec<String>,
+    /// Applied to the response the client gets.
+    pub response_headers: Vec<HeaderMutation>,
+    pub query_parameters_to_set: Vec<(String, String)>,
+    pub query_parameters_to_remove: Vec<String>,
+}
+
+impl Allow {
+    pub fn changes_query(&self) -> bool {
+        !self.query_parameters_to_set.is_empty() || !self.query_parameters_to_remove.is_empty()
+    }
+}
+
+/// One header change, with Envoy's `HeaderValueOption` semantics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderMutation {
+    pub name: String,
+    pub value: Vec<u8>,
+    pub action: HeaderAction,
+}
+
+/// How a header is written, from `append_action` or the deprecated `append`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderAction {
+    /// Replace every value of the header, or add it (`OVERWRITE_IF_EXISTS_OR_ADD`, `append: false`).
+    Set,
+    /// Add one more value beside any there (`APPEND_IF_EXISTS_OR_ADD`).
+    Add,
+    /// Join to the existing value with `,`, or add it (deprecated `append: true`).
+    Append,
+    /// Add only when absent (`ADD_IF_ABSENT`).
+    AddIfAbsent,
+    /// Replace only when present (`OVERWRITE_IF_EXISTS`).
+    OverwriteIfExists,
+}
+
+/// A reply the filter sends the client itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReply {
+    pub status: u16,
+    pub headers: Vec<HeaderMutation>,
+    pub body: Vec<u8>,
+    /// Response-code details for access logs: [`DETAILS_DENIED`] or [`DETAILS_ERROR`].
+    pub details: &'static str,
+}
+
+/// Why no decision was had. Each maps to the failure mode in [`Decision::into_verdict`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckError {
+    /// The host refused to start the call (an unknown cluster, say), with its status.
+    Dispatch(u32),
+    /// The call ended with a non-zero gRPC status: unreachable, reset, timed out, unimplemented.
+    Grpc { status: u32, message: String },
+    /// The answer could not be decoded, or asked for something invalid.
+    Malformed(String),
+    /// The server answered `error_response`: its own failure, with an optional reply.
+    ErrorResponse {
+        status: Option<u16>,
+        headers: Vec<HeaderMutation>,
+        body: Vec<u8>,
+    },
+}
+
+impl std::fmt::Display for CheckError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Dispatch(status) => write!(f, "the host refused the gRPC call (status {status})"),
+            Self::Grpc { status, message } => write!(f, "gRPC status {status}: {message}"),
+            Self::Malformed(why) => write!(f, "malformed CheckResponse: {why}"),
+            Self::ErrorResponse { .. } => write!(f, "the auth server answered error_response"),
+        }
+    }
+}
+
+/// What the shell does with the request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Let the request through after these changes.
+    Continue(Allow),
+    /// Answer the client; nothing goes upstream.
+    Reply(LocalReply),
+}
+
+impl Decision {
+    /// Decodes a CheckResponse. An undecodable or invalid one is an error, never a panic.
+    pub fn from_check_response(bytes: &[u8]) -> Self {
+        match CheckResponse::decode(bytes) {
+            Ok(response) => Self::from_response(response),
+            Err(e) => Self::Error(CheckError::Malformed(e.to_string())),
+        }
+    }
+
+    fn from_response(response: CheckResponse) -> Self {
+        let code = response.status.map_or(0, |s| s.code);
+        let result = match (code, response.http_response) {
+            (_, Some(HttpResponse::ErrorResponse(error))) => error_response(error),
+            (0, Some(HttpResponse::OkResponse(ok))) => allow(ok).map(Self::Allow),
+            (0, _) => Ok(Self::Allow(Allow::default())),
+            (_, Some(HttpResponse::DeniedResponse(denied))) => deny(denied).map(Self::Deny),
+            (_, _) => Ok(Self::Deny(LocalReply {
+                status: 403,
+                headers: Vec::new(),
+                body: Vec::new(),
+                details: DETAILS_DENIED,
+            })),
+        };
+        result.unwrap_or_else(|why| Self::Error(CheckError::Malformed(why)))
+    }
+
+    /// Applies the failure mode: the one place an error becomes an answer or a pass.
+    pub fn into_verdict(self, failure_mode: FailureMode) -> Verdict {
+        match (self, failure_mode) {
+            (Self::Allow(allow), _) => Verdict::Continue(allow),
+            (Self::Deny(reply), _) => Verdict::Reply(reply),
+            (Self::Error(_), FailureMode::Allow { add_header }) => {
+                let mut allow = Allow::default();
+                if add_header {
+                    allow.request_headers.push(HeaderMutation {
+                        name: FAILURE_MODE_ALLOWED_HEADER.to_owned(),
+                        value: b"true".to_vec(),
+                        action: HeaderAction::Set,
+                    });
+                }
+                Verdict::Continue(allow)
+            }
+            (Self::Error(error), FailureMode::Deny { status_on_error }) => {
+                let (status, headers, body) = match error {
+                    CheckError::ErrorResponse {
+                        status,
+                        headers,
+                        body,
+                    } => (status.unwrap_or(status_on_error), headers, body),
+                    _ => (status_on_error, Vec::new(), Vec::new()),
+                };
+                Verdict::Reply(LocalReply {
+                    status,
+                    headers,
+                    body,
+                    details: DETAILS_ERROR,
+                })
+            }
+        }
+    }
+}
+
+fn allow(ok: response::OkHttpResponse) -> Result<Allow, String> {
+    let request_headers = mutations("ok_response.headers", ok.headers)?;
+    let response_headers = mutations(
+        "ok_response.response_headers_to_add",
+        ok.response_headers_to_add,
+    )?;
+    let mut headers_to_remove = Vec::with_capacity(ok.headers_to_remove.len());
+    for name in ok.headers_to_remove {
+        let name = name.to_ascii_lowercase();
+        // As native: pseudo-headers and host are never removed.
+        if name.starts_with(':') || name == "host" {
+            continue;
+        }
+        if !is_header_name(name.as_bytes()) {
+            return Err(format!(
+                "ok_response.headers_to_remove: {name:?} is not a header name"
+            ));
+        }
+        headers_to_remove.push(name);
+    }
+    Ok(Allow {
+        request_headers,
+        headers_to_remove,
+        response_headers,
+        query_parameters_to_set: ok
+            .query_parameters_to_set
+            .into_iter()
+            .map(|p| (p.key, p.value))
+            .collect(),
+        query_parameters_to_remove: ok.query_parameters_to_remove,
+    })
+}
+
+fn deny(denied: DeniedHttpResponse) -> Result<LocalReply, String> {
+    let (status, headers, body) = reply_parts("denied_response", denied)?;
+    Ok(LocalReply {
+        status: status.unwrap_or(403),
+        headers,
+        body,
+        details: DETAILS_DENIED,
+    })
+}
+
+fn error_response(error: DeniedHttpResponse) -> Result<Decision, String> {
+    let (status, headers, body) = reply_parts("error_response", error)?;
+    Ok(Decision::Error(CheckError::ErrorResponse {
+        status,
+        headers,
+        body,
+    }))
+}
+
+type ReplyParts = (Option<u16>, Vec<HeaderMutation>, Vec<u8>);
+
+fn reply_parts(field: &str, response: DeniedHttpResponse) -> Result<ReplyParts, String> {
+    let status = match response.status.map(|s| s.code) {
+        None | Some(0) => None,
+        Some(code @ 100..=599) => Some(code as u16),
+        Some(code) => return Err(format!("{field}.status: {code} is not an HTTP status")),
+    };
+    let headers = mutations(&format!("{field}.headers"), response.headers)?;
+    Ok((status, headers, response.body.into_bytes()))
+}
+
+fn mutations(field: &str, options: Vec<HeaderValueOption>) -> Result<Vec<HeaderMutation>, String> {
+    let mut out = Vec::with_capacity(options.len());
+    for (i, option) in options.into_iter().enumerate() {
+        let header = option.header.unwrap_or_default();
+        let name = header.key.to_ascii_lowercase();
+        // `raw_value` wins when set, as Envoy reads HeaderValue.
+        let value = if header.raw_value.is_empty() {
+            header.value.into_bytes()
+        } else {
+            header.raw_value
+        };
+        if !is_header_name(name.as_bytes()) {
+            return Err(format!("{field}[{i}]: {name:?} is not a header name"));
+        }
+        if !is_header_value(&value) {
+            return Err(format!(
+                "{field}[{i}]: the value of {name:?} holds NUL, CR or LF"
+            ));
+        }
+        let action = match (option.append, option.append_action) {
+            (Some(append), _) => {
+                if append.value {
+                    HeaderAction::Append
+                } else {
+                    HeaderAction::Set
+                }
+            }
+            (None, 0) => HeaderAction::Add,
+            (None, 1) => HeaderAction::AddIfAbsent,
+            (None, 2) => HeaderAction::Set,
+            (None, 3) => HeaderAction::OverwriteIfExists,
+            (None, other) => return Err(format!("{field}[{i}]: unknown append_action {other}")),
+        };
+        out.push(HeaderMutation {
+            name,
+            value,
+            action,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,722 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// `HeaderValueOption.append` is deprecated in Envoy but still sent by servers, so it is tested.
+#![allow(deprecated)]
+
+use envoy_types::pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption, QueryParameter};
+use envoy_types::pb::envoy::r#type::v3::HttpStatus;
+use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+use envoy_types::pb::envoy::service::auth::v3::{
+    CheckResponse, DeniedHttpResponse, OkHttpResponse,
+};
+use envoy_types::pb::google::protobuf::BoolValue;
+use envoy_types::pb::google::rpc::Status;
+use prost::Message;
+
+use super::*;
+
+const GRPC_OK: i32 = 0;
+const GRPC_PERMISSION_DENIED: i32 = 7;
+const GRPC_UNAUTHENTICATED: i32 = 16;
+
+fn option(key: &str, value: &str, append: Option<bool>, append_action: i32) -> HeaderValueOption {
+    HeaderValueOption {
+        header: Some(HeaderValue {
+            key: key.into(),
+            value: value.into(),
+            ..Default::default()
+        }),
+        append: append.map(|value| BoolValue { value }),
+        append_action,
+        ..Default::default()
+    }
+}
+
+fn set(key: &str, value: &str) -> HeaderValueOption {
+    option(key, value, None, 2)
+}
+
+fn mutation(name: &str, value: &str, action: HeaderAction) -> HeaderMutation {
+    HeaderMutation {
+        name: name.into(),
+        value: value.as_bytes().to_vec(),
+        action,
+    }
+}
+
+fn status(code: i32) -> Option<Status> {
+    Some(Status {
+        code,
+        message: String::new(),
+        details: Vec::new(),
+    })
+}
+
+fn decide(response: &CheckResponse) -> Decision {
+    Decision::from_check_response(&response.encode_to_vec())
+}
+
+fn ok_response(ok: OkHttpResponse) -> CheckResponse {
+    CheckResponse {
+        status: status(GRPC_OK),
+        http_response: Some(HttpResponse::OkResponse(ok)),
+        ..Default::default()
+    }
+}
+
+fn denied(code: Option<i32>, headers: Vec<HeaderValueOption>, body: &str) -> DeniedHttpResponse {
+    DeniedHttpResponse {
+        status: code.map(|code| HttpStatus { code }),
+        headers,
+        body: body.into(),
+    }
+}
+
+fn allowed(decision: Decision) -> Allow {
+    match decision {
+        Decision::Allow(allow) => allow,
+        other => panic!("expected Allow, got {other:?}"),
+    }
+}
+
+fn denied_reply(decision: Decision) -> LocalReply {
+    match decision {
+        Decision::Deny(reply) => reply,
+        other => panic!("expected Deny, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_malformed(decision: Decision, reason_part: &str) {
+    match decision {
+        Decision::Error(CheckError::Malformed(why)) => {
+            assert!(
+                why.contains(reason_part),
+                "{why:?} does not mention {reason_part:?}"
+            )
+        }
+        other => panic!("expected Malformed, got {other:?}"),
+    }
+}
+
+#[test]
+fn ok_with_every_kind_of_change() {
+    let response = ok_response(OkHttpResponse {
+        headers: vec![
+            set("X-User", "alice"),
+            option("x-add", "1", None, 0),
+            option("x-if-absent", "2", None, 1),
+            option("x-overwrite", "3", None, 3),
+        ],
+        headers_to_remove: vec![
+            "X-Remove-Me".into(),
+            ":path".into(),
+            ":authority".into(),
+            "host".into(),
+            "Host".into(),
+            "authorization".into(),
+        ],
+        response_headers_to_add: vec![set("x-resp", "r"), option("Set-Cookie", "a=b", None, 0)],
+        query_parameters_to_set: vec![
+            QueryParameter {
+                key: "tenant".into(),
+                value: "acme".into(),
+            },
+            QueryParameter {
+                key: "empty".into(),
+                value: String::new(),
+            },
+        ],
+        query_parameters_to_remove: vec!["token".into(), "debug".into()],
+        ..Default::default()
+    });
+    let allow = allowed(decide(&response));
+    assert_eq!(
+        allow,
+        Allow {
+            request_headers: vec![
+                mutation("x-user", "alice", HeaderAction::Set),
+                mutation("x-add", "1", HeaderAction::Add),
+                mutation("x-if-absent", "2", HeaderAction::AddIfAbsent),
+                mutation("x-overwrite", "3", HeaderAction::OverwriteIfExists),
+            ],
+            headers_to_remove: vec!["x-remove-me".into(), "authorization".into()],
+            response_headers: vec![
+                mutation("x-resp", "r", HeaderAction::Set),
+                mutation("set-cookie", "a=b", HeaderAction::Add),
+            ],
+            query_parameters_to_set: vec![
+                ("tenant".into(), "acme".into()),
+                ("empty".into(), String::new())
+            ],
+            query_parameters_to_remove: vec!["token".into(), "debug".into()],
+        }
+    );
+    assert!(allow.changes_query());
+}
+
+#[test]
+fn append_and_append_action_map_to_header_actions() {
+    // (append, append_action) -> action. `append`, when present, wins over `append_action`, as in
+    // native ext_authz: true joins to the existing value, false replaces it.
+    let cases = [
+        (None, 0, HeaderAction::Add),
+        (None, 1, HeaderAction::AddIfAbsent),
+        (None, 2, HeaderAction::Set),
+        (None, 3, HeaderAction::OverwriteIfExists),
+        (Some(true), 0, HeaderAction::Append),
+        (Some(true), 1, HeaderAction::Append),
+        (Some(true), 2, HeaderAction::Append),
+        (Some(true), 3, HeaderAction::Append),
+        (Some(false), 0, HeaderAction::Set),
+        (Some(false), 1, HeaderAction::Set),
+        (Some(false), 2, HeaderAction::Set),
+        (Some(false), 3, HeaderAction::Set),
+    ];
+    for (append, append_action, expected) in cases {
+        let header = option("x-h", "v", append, append_action);
+        let allow = allowed(decide(&ok_response(OkHttpResponse {
+            headers: vec![header.clone()],
+            response_headers_to_add: vec![header.clone()],
+            ..Default::default()
+        })));
+        let want = vec![mutation("x-h", "v", expected)];
+        assert_eq!(
+            allow.request_headers, want,
+            "append {append:?}, append_action {append_action}"
+        );
+        assert_eq!(
+            allow.response_headers, want,
+            "append {append:?}, append_action {append_action}"
+        );
+
+        let reply = denied_reply(decide(&CheckResponse {
+            status: status(GRPC_PERMISSION_DENIED),
+            http_response: Some(HttpResponse::DeniedResponse(denied(
+                Some(401),
+                vec![header],
+                "",
+            ))),
+            ..Default::default()
+        }));
+        assert_eq!(
+            reply.headers, want,
+            "denied: append {append:?}, append_action {append_action}"
+        );
+    }
+}
+
+#[test]
+fn raw_value_wins_over_value() {
+    let header = HeaderValueOption {
+        header: Some(HeaderValue {
+            key: "x-raw".into(),
+            value: "text".into(),
+            raw_value: b"raw\xffbytes".to_vec(),
+        }),
+        append_action: 2,
+        ..Default::default()
+    };
+    let allow = allowed(decide(&ok_response(OkHttpResponse {
+        headers: vec![header],
+        ..Default::default()
+    })));
+    assert_eq!(allow.request_headers[0].value, b"raw\xffbytes");
+}
+
+#[test]
+fn ok_without_ok_response_allows_unchanged() {
+    for response in [
+        CheckResponse {
+            status: status(GRPC_OK),
+            ..Default::default()
+        },
+        // No status at all is code 0, OK, as native reads it.
+        CheckResponse::default(),
+        // An OK status with a denied_response still allows, as native: the status decides.
+        CheckResponse {
+            status: status(GRPC_OK),
+            http_response: Some(HttpResponse::DeniedResponse(denied(
+                Some(401),
+                vec![],
+                "no",
+            ))),
+            ..Default::default()
+        },
+    ] {
+        let allow = allowed(decide(&response));
+        assert_eq!(allow, Allow::default());
+        assert!(!allow.changes_query());
+    }
+}
+
+#[test]
+fn denied_with_status_headers_and_body() {
+    let response = CheckResponse {
+        status: status(GRPC_UNAUTHENTICATED),
+        http_response: Some(HttpResponse::DeniedResponse(denied(
+            Some(401),
+            vec![
+                set("WWW-Authenticate", "Bearer realm=\"api\""),
+                option("x-why", "expired", None, 0),
+            ],
+            "{\"error\":\"token expired\"}",
+        ))),
+        ..Default::default()
+    };
+    assert_eq!(
+        denied_reply(decide(&response)),
+        LocalReply {
+            status: 401,
+            headers: vec![
+                mutation(
+                    "www-authenticate",
+                    "Bearer realm=\"api\"",
+                    HeaderAction::Set
+                ),
+                mutation("x-why", "expired", HeaderAction::Add),
+            ],
+            body: b"{\"error\":\"token expired\"}".to_vec(),
+            details: DETAILS_DENIED,
+        }
+    );
+}
+
+#[test]
+fn denied_without_status_is_forbidden() {
+    for http_status in [None, Some(0)] {
+        let response = CheckResponse {
+            status: status(GRPC_PERMISSION_DENIED),
+            http_response: Some(HttpResponse::DeniedResponse(denied(
+                http_status,
+                vec![set("x-a", "b")],
+                "nope",
+            ))),
+            ..Default::default()
+        };
+        let reply = denied_reply(decide(&response));
+        assert_eq!(reply.status, 403, "{http_status:?}");
+        assert_eq!(reply.headers, vec![mutation("x-a", "b", HeaderAction::Set)]);
+        assert_eq!(reply.body, b"nope");
+        assert_eq!(reply.details, DETAILS_DENIED);
+    }
+}
+
+#[test]
+fn non_ok_status_without_denied_response_is_forbidden() {
+    let forbidden = LocalReply {
+        status: 403,
+        headers: vec![],
+        body: vec![],
+        details: DETAILS_DENIED,
+    };
+    for code in [GRPC_PERMISSION_DENIED, GRPC_UNAUTHENTICATED, 2, 14] {
+        assert_eq!(
+            decide(&CheckResponse {
+                status: status(code),
+                ..Default::default()
+            }),
+            Decision::Deny(forbidden.clone())
+        );
+        // An ok_response under a non-OK status does not let the request through.
+        let ok = ok_response(OkHttpResponse {
+            headers: vec![set("x-user", "alice")],
+            ..Default::default()
+        });
+        let response = CheckResponse {
+            status: status(code),
+            ..ok
+        };
+        assert_eq!(
+            decide(&response),
+            Decision::Deny(forbidden.clone()),
+            "code {code}"
+        );
+    }
+}
+
+#[test]
+fn error_response_is_an_error() {
+    let with_status = CheckResponse {
+        status: status(GRPC_UNAUTHENTICATED),
+        http_response: Some(HttpResponse::ErrorResponse(denied(
+            Some(503),
+            vec![set("retry-after", "5")],
+            "busy",
+        ))),
+        ..Default::default()
+    };
+    assert_eq!(
+        decide(&with_status),
+        Decision::Error(CheckError::ErrorResponse {
+            status: Some(503),
+            headers: vec![mutation("retry-after", "5", HeaderAction::Set)],
+            body: b"busy".to_vec(),
+        })
+    );
+
+    // Even under an OK status, error_response reports the server's own failure.
+    let without_status = CheckResponse {
+        status: status(GRPC_OK),
+        http_response: Some(HttpResponse::ErrorResponse(denied(None, vec![], ""))),
+        ..Default::default()
+    };
+    assert_eq!(
+        decide(&without_status),
+        Decision::Error(CheckError::ErrorResponse {
+            status: None,
+            headers: vec![],
+            body: vec![]
+        })
+    );
+
+    assert_malformed(
+        decide(&CheckResponse {
+            http_response: Some(HttpResponse::ErrorResponse(denied(Some(42), vec![], ""))),
+            ..Default::default()
+        }),
+        "error_response.status",
+    );
+}
+
+#[test]
+fn garbage_is_malformed_never_a_panic() {
+    for bytes in [
+        &[0xff_u8, 0xff, 0xff][..],
+        &[0x0a, 0x05, 0x01],                   // status: length past the end
+        &[0x07],                               // wire type 7 does not exist
+        &[0x0a, 0x02, 0x08],                   // status.code: varint cut short
+        &[0x1a, 0x03, 0x12, 0x05, 0x0a],       // ok_response.headers: nested length past the end
+        &[0x12, 0x02, 0x1a, 0x01],             // denied_response.body cut short
+        &[0x1a, 0x04, 0x2a, 0x02, 0xc3, 0x28], // headers_to_remove: invalid UTF-8
+        b"HTTP/1.1 200 OK\r\n\r\n",
+    ] {
+        assert!(
+            matches!(
+                Decision::from_check_response(bytes),
+                Decision::Error(CheckError::Malformed(_))
+            ),
+            "{bytes:?} was not refused"
+        );
+    }
+
+    // Every prefix of a real response, and seeded random bytes: a decision or an error, no panic.
+    let full = ok_response(OkHttpResponse {
+        headers: vec![set("x-user", "alice"), option("x-a", "b", Some(true), 0)],
+        headers_to_remove: vec!["x-r".into()],
+        query_parameters_to_set: vec![QueryParameter {
+            key: "k".into(),
+            value: "v".into(),
+        }],
+        ..Default::default()
+    })
+    .encode_to_vec();
+    let mut malformed = 0;
+    for cut in 0..full.len() {
+        if matches!(
+            Decision::from_check_response(&full[..cut]),
+            Decision::Error(CheckError::Malformed(_))
+        ) {
+            malformed += 1;
+        }
+    }
+    assert!(
+        malformed > full.len() / 2,
+        "only {malformed} of {} prefixes refused",
+        full.len()
+    );
+    assert!(matches!(
+        Decision::from_check_response(&full),
+        Decision::Allow(_)
+    ));
+
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..2000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = (state % 64) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|i| (state.rotate_left(i as u32 * 8) >> 56) as u8 ^ (i as u8).wrapping_mul(31))
+            .collect();
+        let _ = Decision::from_check_response(&bytes);
+    }
+}
+
+#[test]
+fn invalid_header_names_and_values_are_malformed() {
+    let bad_values = ["a\r\nx-injected: 1", "a\nb", "a\rb", "a\0b"];
+    let bad_names = ["", "bad name", "x-h:", "x\u{e9}", "a\nb", "(x)"];
+
+    for value in bad_values {
+        let header = set("x-h", value);
+        assert_malformed(
+            decide(&ok_response(OkHttpResponse {
+                headers: vec![set("x-ok", "1"), header.clone()],
+                ..Default::default()
+            })),
+            "ok_response.headers[1]",
+        );
+        assert_malformed(
+            decide(&ok_response(OkHttpResponse {
+                response_headers_to_add: vec![header.clone()],
+                ..Default::default()
+            })),
+            "ok_response.response_headers_to_add[0]",
+        );
+        assert_malformed(
+            decide(&CheckResponse {
+                status: status(GRPC_PERMISSION_DENIED),
+                http_response: Some(HttpResponse::DeniedResponse(denied(
+                    Some(401),
+                    vec![header.clone()],
+                    "",
+                ))),
+                ..Default::default()
+            }),
+            "denied_response.headers[0]",
+        );
+        assert_malformed(
+            decide(&CheckResponse {
+                http_response: Some(HttpResponse::ErrorResponse(denied(
+                    Some(500),
+                    vec![header],
+                    "",
+                ))),
+                ..Default::default()
+            }),
+            "error_response.headers[0]",
+        );
+        // raw_value is checked the same way.
+        let raw = HeaderValueOption {
+            header: Some(HeaderValue {
+                key: "x-h".into(),
+                raw_value: value.as_bytes().to_vec(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_malformed(
+            decide(&ok_response(OkHttpResponse {
+                headers: vec![raw],
+                ..Default::default()
+            })),
+            "NUL, CR or LF",
+        );
+    }
+    for name in bad_names {
+        assert_malformed(
+            decide(&ok_response(OkHttpResponse {
+                headers: vec![set(name, "v")],
+                ..Default::default()
+            })),
+            "is not a header name",
+        );
+        assert_malformed(
+            decide(&ok_response(OkHttpResponse {
+                headers_to_remove: vec![name.into()],
+                ..Default::default()
+            })),
+            "ok_response.headers_to_remove",
+        );
+    }
+    // A header option without its header has an empty name.
+    assert_malformed(
+        decide(&ok_response(OkHttpResponse {
+            headers: vec![HeaderValueOption {
+                header: None,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })),
+        "is not a header name",
+    );
+}
+
+#[test]
+fn unknown_append_action_is_malformed() {
+    for action in [4, 99, -1] {
+        assert_malformed(
+            decide(&ok_response(OkHttpResponse {
+                headers: vec![option("x-h", "v", None, action)],
+                ..Default::default()
+            })),
+            &format!("unknown append_action {action}"),
+        );
+    }
+}
+
+#[test]
+fn denied_status_out_of_range_is_malformed() {
+    for code in [1, 99, 600, 70_000, -403] {
+        assert_malformed(
+            decide(&CheckResponse {
+                status: status(GRPC_PERMISSION_DENIED),
+                http_response: Some(HttpResponse::DeniedResponse(denied(Some(code), vec![], ""))),
+                ..Default::default()
+            }),
+            "denied_response.status",
+        );
+    }
+}
+
+fn every_error() -> Vec<CheckError> {
+    vec![
+        CheckError::Dispatch(1),
+        CheckError::Grpc {
+            status: 14,
+            message: "unavailable".into(),
+        },
+        CheckError::Grpc {
+            status: 4,
+            message: "timeout".into(),
+        },
+        CheckError::Malformed("bad".into()),
+        CheckError::ErrorResponse {
+            status: None,
+            headers: vec![],
+            body: vec![],
+        },
+        CheckError::ErrorResponse {
+            status: Some(503),
+            headers: vec![mutation("retry-after", "5", HeaderAction::Set)],
+            body: b"busy".to_vec(),
+        },
+    ]
+}
+
+#[test]
+fn failure_mode_deny_answers_with_status_on_error() {
+    let mode = FailureMode::Deny {
+        status_on_error: 503,
+    };
+    for error in every_error().into_iter().take(5) {
+        assert_eq!(
+            Decision::Error(error.clone()).into_verdict(mode),
+            Verdict::Reply(LocalReply {
+                status: 503,
+                headers: vec![],
+                body: vec![],
+                details: DETAILS_ERROR
+            }),
+            "{error:?}"
+        );
+    }
+    // The server's own error reply wins over status_on_error, headers and body included.
+    assert_eq!(
+        Decision::Error(every_error().pop().unwrap()).into_verdict(FailureMode::Deny {
+            status_on_error: 403
+        }),
+        Verdict::Reply(LocalReply {
+            status: 503,
+            headers: vec![mutation("retry-after", "5", HeaderAction::Set)],
+            body: b"busy".to_vec(),
+            details: DETAILS_ERROR,
+        })
+    );
+    // An error_response without a status takes status_on_error but keeps its headers and body.
+    let error = CheckError::ErrorResponse {
+        status: None,
+        headers: vec![mutation("x-e", "1", HeaderAction::Add)],
+        body: b"down".to_vec(),
+    };
+    assert_eq!(
+        Decision::Error(error).into_verdict(FailureMode::Deny {
+            status_on_error: 500
+        }),
+        Verdict::Reply(LocalReply {
+            status: 500,
+            headers: vec![mutation("x-e", "1", HeaderAction::Add)],
+            body: b"down".to_vec(),
+            details: DETAILS_ERROR,
+        })
+    );
+}
+
+#[test]
+fn failure_mode_allow_lets_errors_through() {
+    let marked = Allow {
+        request_headers: vec![mutation(
+            "x-envoy-auth-failure-mode-allowed",
+            "true",
+            HeaderAction::Set,
+        )],
+        ..Allow::default()
+    };
+    assert_eq!(
+        FAILURE_MODE_ALLOWED_HEADER,
+        "x-envoy-auth-failure-mode-allowed"
+    );
+    for error in every_error() {
+        assert_eq!(
+            Decision::Error(error.clone()).into_verdict(FailureMode::Allow { add_header: false }),
+            Verdict::Continue(Allow::default()),
+            "{error:?}"
+        );
+        assert_eq!(
+            Decision::Error(error.clone()).into_verdict(FailureMode::Allow { add_header: true }),
+            Verdict::Continue(marked.clone()),
+            "{error:?}"
+        );
+    }
+}
+
+#[test]
+fn decisions_ignore_the_failure_mode() {
+    let allow = Allow {
+        headers_to_remove: vec!["x-a".into()],
+        ..Allow::default()
+    };
+    let reply = LocalReply {
+        status: 401,
+        headers: vec![],
+        body: b"no".to_vec(),
+        details: DETAILS_DENIED,
+    };
+    for mode in [
+        FailureMode::Deny {
+            status_on_error: 503,
+        },
+        FailureMode::Allow { add_header: false },
+        FailureMode::Allow { add_header: true },
+    ] {
+        assert_eq!(
+            Decision::Allow(allow.clone()).into_verdict(mode),
+            Verdict::Continue(allow.clone())
+        );
+        assert_eq!(
+            Decision::Deny(reply.clone()).into_verdict(mode),
+            Verdict::Reply(reply.clone())
+        );
+    }
+}
+
+#[test]
+fn end_to_end_verdicts_from_bytes() {
+    let deny_mode = FailureMode::Deny {
+        status_on_error: 403,
+    };
+    let bytes = CheckResponse {
+        status: status(GRPC_PERMISSION_DENIED),
+        http_response: Some(HttpResponse::DeniedResponse(denied(
+            Some(401),
+            vec![],
+            "who are you",
+        ))),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    match Decision::from_check_response(&bytes)
+        .into_verdict(FailureMode::Allow { add_header: true })
+    {
+        // A real denial is never turned into a pass by failure_mode_allow.
+        Verdict::Reply(reply) => {
+            assert_eq!((reply.status, reply.details), (401, DETAILS_DENIED));
+            assert_eq!(reply.body, b"who are you");
+        }
+        other => panic!("{other:?}"),
+    }
+    match Decision::from_check_response(b"\xff\xff").into_verdict(deny_mode) {
+        Verdict::Reply(reply) => assert_eq!((reply.status, reply.details), (403, DETAILS_ERROR)),
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,0 +1,23 @@
+//! ext_authz for Envoy as a proxy-wasm HTTP filter.
+//!
+//! For every request the filter builds an `envoy.service.auth.v3.CheckRequest`, calls the user's
+//! authorization server from inside Envoy, holds the request until the answer arrives, and then
+//! lets it through with the server's changes or answers the client itself.
+//!
+//! The crate is a pure core, built and tested on the host, and a thin proxy-wasm shell:
+//! - [`config`]: the plugin configuration, parsed and validated once;
+//! - [`check_request`]: a request's attributes to CheckRequest bytes;
+//! - [`decision`]: CheckResponse bytes to a [`decision::Decision`], and the failure mode to a
+//!   [`decision::Verdict`];
+//! - [`query`]: query parameter rewriting; [`header_map`]: the ABI's map format;
+//! - `shell` (wasm32 only): the root and HTTP contexts and the host calls.
+
+pub mod check_request;
+pub mod config;
+pub mod decision;
+pub mod header_map;
+pub mod proto;
+pub mod query;
+
+#[cfg(target_arch = "wasm32")]
+mod shell;

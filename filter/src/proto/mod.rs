@@ -1,0 +1,15 @@
+//! The subset of `envoy.service.auth.v3` this filter speaks, with Envoy's field numbers.
+//!
+//! `envoy-types` cannot be built for wasm32, so the filter carries its own: a hand-written encoder
+//! for CheckRequest (see [`crate::check_request`]) and prost messages for CheckResponse. The
+//! host-side tests prove both against `envoy-types`.
+
+pub mod response;
+pub mod wire;
+
+/// `AttributeContext.context_extensions`.
+pub const ATTRIBUTES_CONTEXT_EXTENSIONS: u32 = 10;
+
+/// The gRPC service and method the filter calls.
+pub const AUTHORIZATION_SERVICE: &str = "envoy.service.auth.v3.Authorization";
+pub const CHECK_METHOD: &str = "Check";

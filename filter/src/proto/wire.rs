@@ -1,0 +1,128 @@
+//! The few protobuf wire-format primitives the CheckRequest encoder needs.
+//!
+//! The CheckRequest is written straight from the host's header buffer, without building owned
+//! messages first: one growing buffer and no per-header allocation.
+
+const WIRE_VARINT: u32 = 0;
+const WIRE_LEN: u32 = 2;
+
+pub fn varint(buf: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        buf.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    buf.push(value as u8);
+}
+
+fn tag(buf: &mut Vec<u8>, field: u32, wire_type: u32) {
+    varint(buf, u64::from(field << 3 | wire_type));
+}
+
+/// A `string` or `bytes` field; left out when empty, as proto3 does.
+pub fn bytes_field(buf: &mut Vec<u8>, field: u32, value: &[u8]) {
+    if value.is_empty() {
+        return;
+    }
+    tag(buf, field, WIRE_LEN);
+    varint(buf, value.len() as u64);
+    buf.extend_from_slice(value);
+}
+
+/// An `int64`/`uint32` field; left out when zero, as proto3 does.
+pub fn varint_field(buf: &mut Vec<u8>, field: u32, value: u64) {
+    if value == 0 {
+        return;
+    }
+    tag(buf, field, WIRE_VARINT);
+    varint(buf, value);
+}
+
+/// A nested message written in place by `write`, then given its length prefix.
+///
+/// One byte is reserved for the length; longer messages are shifted right once to make room,
+/// which costs one `memmove` instead of an intermediate buffer per level.
+pub fn message_field(buf: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<u8>)) {
+    tag(buf, field, WIRE_LEN);
+    let length_at = buf.len();
+    buf.push(0);
+    let start = buf.len();
+    write(buf);
+    let length = buf.len() - start;
+    if length < 0x80 {
+        buf[length_at] = length as u8;
+        return;
+    }
+    let mut prefix = Vec::with_capacity(10);
+    varint(&mut prefix, length as u64);
+    let extra = prefix.len() - 1;
+    buf.resize(buf.len() + extra, 0);
+    buf.copy_within(start..start + length, start + extra);
+    buf[length_at..length_at + prefix.len()].copy_from_slice(&prefix);
+}
+
+/// One entry of a `map<string, string>` field: a message with key = 1 and value = 2.
+///
+/// Unlike plain proto3 fields, an empty value is still written, so a header whose value is
+/// empty arrives as present.
+pub fn map_entry(buf: &mut Vec<u8>, field: u32, key: &[u8], value: &[u8]) {
+    map_entry_parts(buf, field, key, &[value]);
+}
+
+/// A map entry whose value is the parts joined with `,`: repeated headers, joined without a copy.
+pub fn map_entry_parts(buf: &mut Vec<u8>, field: u32, key: &[u8], parts: &[&[u8]]) {
+    let value_len: usize =
+        parts.iter().map(|p| p.len()).sum::<usize>() + parts.len().saturating_sub(1);
+    let entry_len =
+        1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(value_len as u64) + value_len;
+    tag(buf, field, WIRE_LEN);
+    varint(buf, entry_len as u64);
+    tag(buf, 1, WIRE_LEN);
+    varint(buf, key.len() as u64);
+    buf.extend_from_slice(key);
+    tag(buf, 2, WIRE_LEN);
+    varint(buf, value_len as u64);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(part);
+    }
+}
+
+fn varint_len(value: u64) -> usize {
+    let bits = 64 - (value | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_lengths_match_encoding() {
+        for value in [
+            0u64,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut buf = Vec::new();
+            varint(&mut buf, value);
+            assert_eq!(buf.len(), varint_len(value), "{value}");
+        }
+    }
+
+    #[test]
+    fn long_nested_message_gets_a_multi_byte_length() {
+        let mut buf = Vec::new();
+        message_field(&mut buf, 1, |b| bytes_field(b, 2, &[7u8; 300]));
+        // tag, two length bytes (303 = 0xaf 0x02), then the inner field.
+        assert_eq!(&buf[..3], &[0x0a, 0xaf, 0x02]);
+        assert_eq!(buf.len(), 3 + 303);
+        assert_eq!(&buf[3..6], &[0x12, 0xac, 0x02]);
+    }
+}

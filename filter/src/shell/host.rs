@@ -1,0 +1,284 @@
+//! The host calls the filter makes, straight over the proxy-wasm ABI.
+//!
+//! The SDK's `hostcalls` panic on any status they did not expect, and a panic traps the VM and
+//! fails every later request on the worker. These return `Err(status)` for every status instead,
+//! and read maps and buffers without the SDK's per-pair copies and UTF-8 unwraps.
+//! (gRPC dispatch stays with the SDK, whose dispatcher routes the answer back to the context.)
+
+use std::ptr::null_mut;
+
+/// A status other than OK from the host, as its raw number.
+pub type HostStatus = u32;
+
+const OK: u32 = 0;
+const NOT_FOUND: u32 = 1;
+const EMPTY: u32 = 7;
+
+// proxy-wasm ABI 0.2.1 enums.
+const MAP_REQUEST_HEADERS: u32 = 0;
+const MAP_RESPONSE_HEADERS: u32 = 2;
+const BUFFER_GRPC_RECEIVE: u32 = 5;
+const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
+const STREAM_HTTP_REQUEST: u32 = 0;
+const METRIC_COUNTER: u32 = 0;
+
+/// Which header map a call is about.
+#[derive(Debug, Clone, Copy)]
+pub enum Headers {
+    Request,
+    Response,
+}
+
+impl Headers {
+    fn map_type(self) -> u32 {
+        match self {
+            Self::Request => MAP_REQUEST_HEADERS,
+            Self::Response => MAP_RESPONSE_HEADERS,
+        }
+    }
+}
+
+#[allow(clashing_extern_declarations)]
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
+    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
+    fn proxy_get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
+    fn proxy_get_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
+    fn proxy_replace_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_add_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
+    fn proxy_send_local_response(
+        status_code: u32,
+        details_data: *const u8,
+        details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
+    fn proxy_continue_stream(stream_type: u32) -> u32;
+    fn proxy_get_status(
+        return_code: *mut u32,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
+    fn proxy_define_metric(
+        metric_type: u32,
+        name_data: *const u8,
+        name_size: usize,
+        return_id: *mut u32,
+    ) -> u32;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+}
+
+fn check(status: u32) -> Result<(), HostStatus> {
+    if status == OK {
+        Ok(())
+    } else {
+        Err(status)
+    }
+}
+
+/// Takes ownership of bytes the host wrote into memory it got from `proxy_on_memory_allocate`
+/// (the SDK's allocator hands out `Vec<u8>` buffers of exactly the asked size).
+fn take(data: *mut u8, size: usize) -> Vec<u8> {
+    if data.is_null() || size == 0 {
+        return Vec::new();
+    }
+    // SAFETY: the host filled `size` bytes of a buffer allocated as a Vec<u8> of capacity `size`.
+    unsafe { Vec::from_raw_parts(data, size, size) }
+}
+
+/// Calls a host function that returns a buffer; NotFound and Empty mean no value.
+fn fetch(
+    call: impl FnOnce(*mut *mut u8, *mut usize) -> u32,
+) -> Result<Option<Vec<u8>>, HostStatus> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    match call(&mut data, &mut size) {
+        OK => Ok(Some(take(data, size))),
+        NOT_FOUND | EMPTY => Ok(None),
+        status => Err(status),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum LogLevel {
+    Info = 2,
+    Warn = 3,
+    Error = 4,
+    Critical = 5,
+}
+
+/// Logs a line; a failure to log is not worth failing a request for.
+pub fn log(level: LogLevel, message: &str) {
+    // SAFETY: pointer and length describe a live slice.
+    unsafe {
+        proxy_log(level as u32, message.as_ptr(), message.len());
+    }
+}
+
+/// The host's wall clock, since the Unix epoch.
+pub fn now() -> Result<std::time::Duration, HostStatus> {
+    let mut nanos = 0u64;
+    // SAFETY: the host writes one u64.
+    check(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) })?;
+    Ok(std::time::Duration::from_nanos(nanos))
+}
+
+pub fn plugin_configuration() -> Result<Vec<u8>, HostStatus> {
+    // SAFETY: the host writes a pointer and a size.
+    fetch(|d, s| unsafe {
+        proxy_get_buffer_bytes(BUFFER_PLUGIN_CONFIGURATION, 0, usize::MAX, d, s)
+    })
+    .map(Option::unwrap_or_default)
+}
+
+pub fn grpc_response(size: usize) -> Result<Vec<u8>, HostStatus> {
+    // SAFETY: the host writes a pointer and a size.
+    fetch(|d, s| unsafe { proxy_get_buffer_bytes(BUFFER_GRPC_RECEIVE, 0, size, d, s) })
+        .map(Option::unwrap_or_default)
+}
+
+/// A header map serialized in the ABI's format; parse it with [`crate::header_map::parse`].
+pub fn header_map(headers: Headers) -> Result<Vec<u8>, HostStatus> {
+    // SAFETY: the host writes a pointer and a size.
+    fetch(|d, s| unsafe { proxy_get_header_map_pairs(headers.map_type(), d, s) })
+        .map(Option::unwrap_or_default)
+}
+
+pub fn header(headers: Headers, name: &str) -> Result<Option<Vec<u8>>, HostStatus> {
+    // SAFETY: the key is a live slice; the host writes a pointer and a size.
+    fetch(|d, s| unsafe {
+        proxy_get_header_map_value(headers.map_type(), name.as_ptr(), name.len(), d, s)
+    })
+}
+
+pub fn set_header(headers: Headers, name: &str, value: &[u8]) -> Result<(), HostStatus> {
+    // SAFETY: key and value are live slices.
+    check(unsafe {
+        proxy_replace_header_map_value(
+            headers.map_type(),
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
+pub fn add_header(headers: Headers, name: &str, value: &[u8]) -> Result<(), HostStatus> {
+    // SAFETY: key and value are live slices.
+    check(unsafe {
+        proxy_add_header_map_value(
+            headers.map_type(),
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
+pub fn remove_header(headers: Headers, name: &str) -> Result<(), HostStatus> {
+    // SAFETY: the key is a live slice.
+    check(unsafe { proxy_remove_header_map_value(headers.map_type(), name.as_ptr(), name.len()) })
+}
+
+/// A property such as `["source", "address"]`, or `None` when the host has no value for it.
+pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
+    // The ABI takes the path's segments each followed by a NUL.
+    let mut encoded = Vec::with_capacity(path.iter().map(|p| p.len() + 1).sum());
+    for segment in path {
+        encoded.extend_from_slice(segment.as_bytes());
+        encoded.push(0);
+    }
+    // SAFETY: the path is a live slice; the host writes a pointer and a size.
+    fetch(|d, s| unsafe { proxy_get_property(encoded.as_ptr(), encoded.len(), d, s) })
+}
+
+/// Answers the client. `details` lands in the access log's response-code details.
+pub fn send_local_response(
+    status: u16,
+    details: &str,
+    body: &[u8],
+    headers: &[u8],
+) -> Result<(), HostStatus> {
+    // SAFETY: every pointer and length describes a live slice; -1 means "not a gRPC status".
+    check(unsafe {
+        proxy_send_local_response(
+            u32::from(status),
+            details.as_ptr(),
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            headers.as_ptr(),
+            headers.len(),
+            -1,
+        )
+    })
+}
+
+pub fn resume_request() -> Result<(), HostStatus> {
+    // SAFETY: no pointers.
+    check(unsafe { proxy_continue_stream(STREAM_HTTP_REQUEST) })
+}
+
+/// The status message of the gRPC call whose callback is running.
+pub fn grpc_status_message() -> Option<String> {
+    let mut code = 0u32;
+    // SAFETY: the host writes a code, a pointer and a size.
+    let message = fetch(|d, s| unsafe { proxy_get_status(&mut code, d, s) }).ok()??;
+    Some(String::from_utf8_lossy(&message).into_owned())
+}
+
+pub fn define_counter(name: &str) -> Result<u32, HostStatus> {
+    let mut id = 0u32;
+    // SAFETY: the name is a live slice; the host writes one u32.
+    check(unsafe { proxy_define_metric(METRIC_COUNTER, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+pub fn increment(metric: u32) {
+    // SAFETY: no pointers. A lost count is not worth failing a request for.
+    unsafe {
+        proxy_increment_metric(metric, 1);
+    }
+}

@@ -1,0 +1,378 @@
+//! The hand-written CheckRequest encoder against Envoy's own protos: what the filter sends must
+//! decode with `envoy-types` into exactly what native ext_authz would have filled in.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use envoy_types::pb::envoy::config::core::v3::address::Address as AddressKind;
+use envoy_types::pb::envoy::config::core::v3::socket_address::PortSpecifier;
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Peer};
+use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
+use ext_authz_filter::check_request::{encode, RequestAttributes, SocketAddress};
+use ext_authz_filter::config::Config;
+use prost::Message;
+
+const CONFIG: &str = r#"{
+    "grpc_service": {"envoy_grpc": {"cluster_name": "outbound|9000||ext-authz.ns.svc.cluster.local"}},
+    "context_extensions": {"virtual_host": "backend", "route": "caf\u00e9", "empty": ""}
+}"#;
+
+fn decode(bytes: &[u8]) -> CheckRequest {
+    CheckRequest::decode(bytes).expect("the encoded CheckRequest decodes with envoy-types")
+}
+
+fn http(request: &CheckRequest) -> &HttpRequest {
+    request
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref())
+        .expect("attributes.request.http")
+}
+
+/// `(address, port)` of a peer, which must be a socket address with a port value.
+fn socket(peer: &Option<Peer>) -> (String, u32) {
+    let peer = peer.as_ref().expect("peer");
+    assert_eq!(peer.service, "");
+    assert!(peer.labels.is_empty());
+    assert_eq!(peer.principal, "");
+    match peer.address.as_ref().and_then(|a| a.address.as_ref()) {
+        Some(AddressKind::SocketAddress(socket)) => {
+            assert_eq!(socket.protocol, 0, "TCP");
+            let port = match socket.port_specifier {
+                Some(PortSpecifier::PortValue(port)) => port,
+                ref other => panic!("port: {other:?}"),
+            };
+            (socket.address.clone(), port)
+        }
+        other => panic!("not a socket address: {other:?}"),
+    }
+}
+
+fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn realistic_request_decodes_field_by_field() {
+    let config = Config::parse(CONFIG.as_bytes()).unwrap();
+    let big = "b".repeat(20 * 1024);
+    let headers: Vec<(&[u8], &[u8])> = vec![
+        (b":method", b"POST"),
+        (b":path", b"/api/v1/items?id=7&x=%20"),
+        (b":authority", b"api.example.com:8443"),
+        (b":scheme", b"https"),
+        (b"x-request-id", b"4b1e8c3e-7d0a-4c59-9a1f-1f2d3c4b5a69"),
+        (b"content-type", b"application/json"),
+        (b"content-length", b"42"),
+        (b"x-forwarded-for", b"10.0.0.1"),
+        (b"cookie", b"a=1"),
+        (b"x-empty", b""),
+        (b"x-forwarded-for", b"10.0.0.2"),
+        (b"X-Upper-Case", b"Shouting"),
+        (b"x-big", big.as_bytes()),
+        (b"x-unicode", "caf\u{e9} \u{2603} \u{1f600}".as_bytes()),
+        (b"cookie", b"b=2"),
+        (b"x-forwarded-for", b""),
+        (b"x-forwarded-for", b"10.0.0.3"),
+    ];
+    let attributes = RequestAttributes {
+        headers: &headers,
+        source: Some(SocketAddress::parse(b"192.168.1.20:54321")),
+        destination: Some(SocketAddress::parse(b"[2001:db8::1]:8443")),
+        protocol: b"HTTP/2",
+        time: Duration::new(1_732_270_000, 123_456_789),
+    };
+    let request = decode(&encode(&attributes, &config.context_extensions.encoded));
+    let attrs = request.attributes.as_ref().unwrap();
+
+    assert_eq!(socket(&attrs.source), ("192.168.1.20".to_owned(), 54321));
+    assert_eq!(socket(&attrs.destination), ("2001:db8::1".to_owned(), 8443));
+    assert_eq!(
+        attrs.context_extensions,
+        map(&[
+            ("virtual_host", "backend"),
+            ("route", "café"),
+            ("empty", "")
+        ])
+    );
+    assert_eq!(attrs.metadata_context, None);
+    assert_eq!(attrs.tls_session, None);
+
+    let time = attrs.request.as_ref().unwrap().time.expect("request.time");
+    assert_eq!((time.seconds, time.nanos), (1_732_270_000, 123_456_789));
+
+    let http = http(&request);
+    assert_eq!(http.id, "4b1e8c3e-7d0a-4c59-9a1f-1f2d3c4b5a69");
+    assert_eq!(http.method, "POST");
+    assert_eq!(http.path, "/api/v1/items?id=7&x=%20");
+    assert_eq!(http.host, "api.example.com:8443");
+    assert_eq!(http.scheme, "https");
+    assert_eq!(http.size, 42);
+    assert_eq!(http.protocol, "HTTP/2");
+    // Native leaves these empty: the path keeps its query, and no body is buffered.
+    assert_eq!(
+        (
+            http.query.as_str(),
+            http.fragment.as_str(),
+            http.body.as_str()
+        ),
+        ("", "", "")
+    );
+    assert!(http.raw_body.is_empty());
+    assert_eq!(http.header_map, None);
+
+    let expected = map(&[
+        (":method", "POST"),
+        (":path", "/api/v1/items?id=7&x=%20"),
+        (":authority", "api.example.com:8443"),
+        (":scheme", "https"),
+        ("x-request-id", "4b1e8c3e-7d0a-4c59-9a1f-1f2d3c4b5a69"),
+        ("content-type", "application/json"),
+        ("content-length", "42"),
+        // Repeats joined with "," in arrival order, empty values kept in place.
+        ("x-forwarded-for", "10.0.0.1,10.0.0.2,,10.0.0.3"),
+        ("cookie", "a=1,b=2"),
+        ("x-empty", ""),
+        ("x-upper-case", "Shouting"),
+        ("x-big", &big),
+        ("x-unicode", "caf\u{e9} \u{2603} \u{1f600}"),
+    ]);
+    assert_eq!(http.headers, expected);
+    assert!(!http.headers.contains_key("X-Upper-Case"));
+}
+
+#[test]
+fn size_is_minus_one_without_content_length() {
+    let size_of = |headers: &[(&[u8], &[u8])]| {
+        let attributes = RequestAttributes {
+            headers,
+            ..Default::default()
+        };
+        http(&decode(&encode(&attributes, &[]))).size
+    };
+    assert_eq!(size_of(&[(b":method", b"GET")]), -1);
+    assert_eq!(size_of(&[(b"content-length", b"0")]), 0);
+    assert_eq!(size_of(&[(b"content-length", b"1048576")]), 1_048_576);
+    assert_eq!(size_of(&[(b"content-length", b" 17 ")]), 17);
+    assert_eq!(
+        size_of(&[(b"content-length", b"99999999999")]),
+        99_999_999_999
+    );
+    assert_eq!(size_of(&[(b"content-length", b"lots")]), -1);
+    assert_eq!(size_of(&[(b"content-length", b"")]), -1);
+}
+
+#[test]
+fn minimal_request_has_no_peers_and_empty_fields() {
+    let attributes = RequestAttributes {
+        time: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let request = decode(&encode(&attributes, &[]));
+    let attrs = request.attributes.as_ref().unwrap();
+    assert_eq!(attrs.source, None);
+    assert_eq!(attrs.destination, None);
+    assert!(attrs.context_extensions.is_empty());
+    let http = http(&request);
+    assert_eq!(
+        (
+            http.id.as_str(),
+            http.method.as_str(),
+            http.path.as_str(),
+            http.host.as_str(),
+            http.scheme.as_str()
+        ),
+        ("", "", "", "", "")
+    );
+    assert!(http.headers.is_empty());
+    assert_eq!(http.protocol, "");
+    let time = attrs.request.as_ref().unwrap().time.unwrap();
+    assert_eq!((time.seconds, time.nanos), (5, 0));
+}
+
+#[test]
+fn socket_addresses_of_both_families() {
+    for (source, destination, want_source, want_destination) in [
+        (
+            "127.0.0.1:1",
+            "10.1.2.3:65535",
+            ("127.0.0.1", 1),
+            ("10.1.2.3", 65535),
+        ),
+        (
+            "[::1]:40000",
+            "[fe80::1%eth0]:80",
+            ("::1", 40000),
+            ("fe80::1%eth0", 80),
+        ),
+        (
+            "[::ffff:10.0.0.1]:9000",
+            "0.0.0.0:15006",
+            ("::ffff:10.0.0.1", 9000),
+            ("0.0.0.0", 15006),
+        ),
+    ] {
+        let attributes = RequestAttributes {
+            source: Some(SocketAddress::parse(source.as_bytes())),
+            destination: Some(SocketAddress::parse(destination.as_bytes())),
+            ..Default::default()
+        };
+        let request = decode(&encode(&attributes, &[]));
+        let attrs = request.attributes.as_ref().unwrap();
+        assert_eq!(
+            socket(&attrs.source),
+            (want_source.0.to_owned(), want_source.1),
+            "{source}"
+        );
+        assert_eq!(
+            socket(&attrs.destination),
+            (want_destination.0.to_owned(), want_destination.1),
+            "{destination}"
+        );
+    }
+}
+
+#[test]
+fn large_context_extensions_and_headers_nest_correctly() {
+    // Long values force multi-byte length prefixes at every nesting level.
+    let long = "e".repeat(70_000);
+    let config = Config::parse(
+        format!(r#"{{"grpc_service": {{"envoy_grpc": {{"cluster_name": "c"}}}}, "context_extensions": {{"long": "{long}", "k": "v"}}}}"#)
+            .as_bytes(),
+    )
+    .unwrap();
+    let value = "h".repeat(200_000);
+    let headers: Vec<(&[u8], &[u8])> = vec![
+        (b":path", b"/"),
+        (b"x-huge", value.as_bytes()),
+        (b"x-huge", b"tail"),
+    ];
+    let attributes = RequestAttributes {
+        headers: &headers,
+        source: Some(SocketAddress::parse(b"1.2.3.4:5")),
+        protocol: b"HTTP/1.1",
+        time: Duration::new(1, 999_999_999),
+        ..Default::default()
+    };
+    let request = decode(&encode(&attributes, &config.context_extensions.encoded));
+    let attrs = request.attributes.as_ref().unwrap();
+    assert_eq!(attrs.context_extensions.get("long"), Some(&long));
+    assert_eq!(
+        attrs.context_extensions.get("k").map(String::as_str),
+        Some("v")
+    );
+    assert_eq!(socket(&attrs.source), ("1.2.3.4".to_owned(), 5));
+    let http = http(&request);
+    assert_eq!(http.headers.get("x-huge"), Some(&format!("{value},tail")));
+    assert_eq!(http.path, "/");
+    assert_eq!(http.protocol, "HTTP/1.1");
+    let time = attrs.request.as_ref().unwrap().time.unwrap();
+    assert_eq!((time.seconds, time.nanos), (1, 999_999_999));
+}
+
+/// xorshift64*: a seeded generator, so a failure is reproducible from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn string(&mut self, alphabet: &[&str], max_len: usize) -> String {
+        let len = self.below(max_len + 1);
+        (0..len)
+            .map(|_| alphabet[self.below(alphabet.len())])
+            .collect()
+    }
+}
+
+#[test]
+fn random_header_sets_decode_to_the_native_join() {
+    // Few distinct names, mixed case, so repeats and case-folded collisions are common.
+    let names = [
+        "a",
+        "B",
+        "x-id",
+        "X-Id",
+        "cookie",
+        "x-forwarded-for",
+        ":path",
+        "Accept",
+        "accept",
+        "k",
+    ];
+    let value_chars = [
+        "a", "Z", "0", " ", ",", ";", "=", "/", "\"", "\t", "é", "☃", "😀", "%",
+    ];
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    for case in 0..400 {
+        let count = rng.below(24);
+        let mut owned: Vec<(String, String)> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let name = if rng.below(8) == 0 {
+                rng.string(&["q", "R", "-", "_", "9"], 6) + "-h"
+            } else {
+                names[rng.below(names.len())].to_owned()
+            };
+            let value = if rng.below(50) == 0 {
+                "v".repeat(rng.below(40_000))
+            } else {
+                rng.string(&value_chars, 12)
+            };
+            owned.push((name, value));
+        }
+        let headers: Vec<(&[u8], &[u8])> = owned
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
+
+        // The reference: native's loop over the header map.
+        let mut expected: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in &owned {
+            expected
+                .entry(name.to_ascii_lowercase())
+                .and_modify(|joined| {
+                    joined.push(',');
+                    joined.push_str(value);
+                })
+                .or_insert_with(|| value.clone());
+        }
+
+        let attributes = RequestAttributes {
+            headers: &headers,
+            time: Duration::from_secs(case),
+            ..Default::default()
+        };
+        let request = decode(&encode(&attributes, &[]));
+        let decoded: BTreeMap<String, String> =
+            http(&request).headers.clone().into_iter().collect();
+        assert_eq!(decoded, expected, "case {case}: {owned:?}");
+        let path = expected
+            .get(":path")
+            .map(String::as_str)
+            .unwrap_or_default();
+        let first_path = owned
+            .iter()
+            .find(|(k, _)| k == ":path")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        assert_eq!(
+            http(&request).path,
+            first_path,
+            "case {case}: path is the first :path, not {path:?}"
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! An in-process upstream (HTTP/1.1 and h2c) that records every request that reaches it, per
+//! `x-case`, and answers 200 with `x-backend: reached`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+use crate::auth_server::CASE_HEADER;
+
+/// One request as the upstream received it.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// In arrival order, repeats kept apart.
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+    pub trailers: Vec<(String, Vec<u8>)>,
+}
+
+impl RecordedRequest {
+    /// Every value of a header, in order.
+    pub fn header_all(&self, name: &str) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .collect()
+    }
+
+    /// The single value of a header; `None` when absent. Panics on repeats, which a test must see.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let mut all = self.header_all(name);
+        assert!(
+            all.len() <= 1,
+            "{name} appears {} times: {all:?}",
+            all.len()
+        );
+        all.pop()
+    }
+}
+
+type Records = Arc<Mutex<HashMap<String, Vec<RecordedRequest>>>>;
+
+#[derive(Clone)]
+pub struct Backend {
+    pub addr: SocketAddr,
+    records: Records,
+}
+
+impl Backend {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the backend");
+        let addr = listener.local_addr().expect("backend address");
+        let records: Records = Arc::default();
+        let shared = Arc::clone(&records);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let records = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        record(Arc::clone(&records), request)
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, records }
+    }
+
+    /// The requests of a case that reached the upstream, in arrival order.
+    pub fn requests(&self, case: &str) -> Vec<RecordedRequest> {
+        self.records
+            .lock()
+            .map(|r| r.get(case).cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+async fn record(
+    records: Records,
+    request: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = request.into_parts();
+    let headers: Vec<(String, Vec<u8>)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+        .collect();
+    let (body, trailers) = match body.collect().await {
+        Ok(collected) => {
+            let trailers = collected
+                .trailers()
+                .map(|t| {
+                    t.iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (collected.to_bytes().to_vec(), trailers)
+        }
+        Err(_) => (Vec::new(), Vec::new()),
+    };
+    let recorded = RecordedRequest {
+        method: parts.method.to_string(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        headers,
+        body,
+        trailers,
+    };
+    let case = recorded.header_all(CASE_HEADER).pop().unwrap_or_default();
+    if let Ok(mut records) = records.lock() {
+        records.entry(case).or_default().push(recorded);
+    }
+    let response = hyper::Response::builder()
+        .status(200)
+        .header("x-backend", "reached")
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from_static(b"backend says hello\n")))
+        .unwrap_or_default();
+    Ok(response)
+}
