@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use crate::proto::wire::{bytes_field, map_entry_parts, message_field, varint_field};
+use crate::proto::wire::{map_entry_parts, message_field, string_field, varint_field};
 
 /// What the shell knows about a request when it asks for a decision. No host calls in here.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +22,8 @@ pub struct RequestAttributes<'a> {
     pub protocol: &'a [u8],
     /// When the request started, since the Unix epoch.
     pub time: Duration,
+    /// The size of the body sent with the check: 0 while bodies are not sent.
+    pub body_size: u64,
 }
 
 /// An IP socket address as Envoy's `SocketAddress` carries it: address and port apart.
@@ -66,6 +68,8 @@ const CHECK_REQUEST_ATTRIBUTES: u32 = 1;
 const ATTRIBUTES_SOURCE: u32 = 1;
 const ATTRIBUTES_DESTINATION: u32 = 2;
 const ATTRIBUTES_REQUEST: u32 = 4;
+const ATTRIBUTES_METADATA_CONTEXT: u32 = 11;
+const ATTRIBUTES_ROUTE_METADATA_CONTEXT: u32 = 13;
 const PEER_ADDRESS: u32 = 1;
 const ADDRESS_SOCKET_ADDRESS: u32 = 1;
 const SOCKET_ADDRESS_ADDRESS: u32 = 2;
@@ -107,6 +111,9 @@ pub fn encode(attributes: &RequestAttributes<'_>, context_extensions: &[u8]) -> 
             message_field(buf, REQUEST_HTTP, |buf| http_request(buf, attributes));
         });
         buf.extend_from_slice(context_extensions);
+        // Present and empty, as native sends them.
+        message_field(buf, ATTRIBUTES_METADATA_CONTEXT, |_| {});
+        message_field(buf, ATTRIBUTES_ROUTE_METADATA_CONTEXT, |_| {});
     });
     buf
 }
@@ -115,7 +122,7 @@ fn peer(buf: &mut Vec<u8>, field: u32, address: &SocketAddress<'_>) {
     message_field(buf, field, |buf| {
         message_field(buf, PEER_ADDRESS, |buf| {
             message_field(buf, ADDRESS_SOCKET_ADDRESS, |buf| {
-                bytes_field(buf, SOCKET_ADDRESS_ADDRESS, address.address);
+                string_field(buf, SOCKET_ADDRESS_ADDRESS, address.address);
                 varint_field(buf, SOCKET_ADDRESS_PORT_VALUE, u64::from(address.port));
             });
         });
@@ -125,19 +132,17 @@ fn peer(buf: &mut Vec<u8>, field: u32, address: &SocketAddress<'_>) {
 fn http_request(buf: &mut Vec<u8>, attributes: &RequestAttributes<'_>) {
     let headers = attributes.headers;
     let get = |name: &[u8]| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-    bytes_field(buf, HTTP_ID, get(b"x-request-id").unwrap_or_default());
-    bytes_field(buf, HTTP_METHOD, get(b":method").unwrap_or_default());
+    // Native sends its stream id, which a wasm filter cannot see; x-request-id identifies the
+    // request in the same logs.
+    string_field(buf, HTTP_ID, get(b"x-request-id").unwrap_or_default());
+    string_field(buf, HTTP_METHOD, get(b":method").unwrap_or_default());
     joined_headers(buf, headers);
-    bytes_field(buf, HTTP_PATH, get(b":path").unwrap_or_default());
-    bytes_field(buf, HTTP_HOST, get(b":authority").unwrap_or_default());
-    bytes_field(buf, HTTP_SCHEME, get(b":scheme").unwrap_or_default());
-    // As native: the declared content-length, or -1 when the size is not known up front.
-    let size = get(b"content-length")
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .unwrap_or(-1);
-    varint_field(buf, HTTP_SIZE, size as u64);
-    bytes_field(buf, HTTP_PROTOCOL, attributes.protocol);
+    string_field(buf, HTTP_PATH, get(b":path").unwrap_or_default());
+    string_field(buf, HTTP_HOST, get(b":authority").unwrap_or_default());
+    string_field(buf, HTTP_SCHEME, get(b":scheme").unwrap_or_default());
+    // As native: the size of the body sent along, which is none here (proto3 leaves 0 out).
+    varint_field(buf, HTTP_SIZE, attributes.body_size);
+    string_field(buf, HTTP_PROTOCOL, attributes.protocol);
 }
 
 /// Writes `headers` as the `map<string, string>`: keys lower-cased, the values of a repeated

@@ -57,11 +57,13 @@ pub struct HeaderMutation {
 /// How a header is written, from `append_action` or the deprecated `append`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeaderAction {
-    /// Replace every value of the header, or add it (`OVERWRITE_IF_EXISTS_OR_ADD`, `append: false`).
+    /// Replace every value of the header, or add it: `OVERWRITE_IF_EXISTS_OR_ADD`, `append: false`,
+    /// and (as native) the default `APPEND_IF_EXISTS_OR_ADD`.
     Set,
-    /// Add one more value beside any there (`APPEND_IF_EXISTS_OR_ADD`).
+    /// Add one more value beside any there: `append: true` on a response header, as native.
     Add,
-    /// Join to the existing value with `,`, or add it (deprecated `append: true`).
+    /// Join to the existing value with `,`: `append: true` on a request header. As native 1.40, a
+    /// header the request does not have is not added.
     Append,
     /// Add only when absent (`ADD_IF_ABSENT`).
     AddIfAbsent,
@@ -179,10 +181,11 @@ impl Decision {
 }
 
 fn allow(ok: response::OkHttpResponse) -> Result<Allow, String> {
-    let request_headers = mutations("ok_response.headers", ok.headers)?;
+    let request_headers = mutations("ok_response.headers", ok.headers, HeaderAction::Append)?;
     let response_headers = mutations(
         "ok_response.response_headers_to_add",
         ok.response_headers_to_add,
+        HeaderAction::Add,
     )?;
     let mut headers_to_remove = Vec::with_capacity(ok.headers_to_remove.len());
     for name in ok.headers_to_remove {
@@ -238,11 +241,27 @@ fn reply_parts(field: &str, response: DeniedHttpResponse) -> Result<ReplyParts, 
         Some(code @ 100..=599) => Some(code as u16),
         Some(code) => return Err(format!("{field}.status: {code} is not an HTTP status")),
     };
-    let headers = mutations(&format!("{field}.headers"), response.headers)?;
+    let headers = mutations(
+        &format!("{field}.headers"),
+        response.headers,
+        HeaderAction::Add,
+    )?;
     Ok((status, headers, response.body.into_bytes()))
 }
 
-fn mutations(field: &str, options: Vec<HeaderValueOption>) -> Result<Vec<HeaderMutation>, String> {
+/// Reads header options the way native ext_authz 1.40 does, with one difference.
+///
+/// Native reads only the deprecated `append`: `true` appends (`when_appended`: joined for request
+/// headers, a second entry for response headers), anything else overwrites. So the proto default
+/// `APPEND_IF_EXISTS_OR_ADD`, which is also what every server that never set `append_action`
+/// sends, overwrites here too: a client cannot smuggle a second value past the server's.
+/// The difference: an `append_action` the server set explicitly to `ADD_IF_ABSENT` or
+/// `OVERWRITE_IF_EXISTS` is honoured, where native overwrites or adds regardless.
+fn mutations(
+    field: &str,
+    options: Vec<HeaderValueOption>,
+    when_appended: HeaderAction,
+) -> Result<Vec<HeaderMutation>, String> {
     let mut out = Vec::with_capacity(options.len());
     for (i, option) in options.into_iter().enumerate() {
         let header = option.header.unwrap_or_default();
@@ -264,12 +283,12 @@ fn mutations(field: &str, options: Vec<HeaderValueOption>) -> Result<Vec<HeaderM
         let action = match (option.append, option.append_action) {
             (Some(append), _) => {
                 if append.value {
-                    HeaderAction::Append
+                    when_appended
                 } else {
                     HeaderAction::Set
                 }
             }
-            (None, 0) => HeaderAction::Add,
+            (None, 0) => HeaderAction::Set,
             (None, 1) => HeaderAction::AddIfAbsent,
             (None, 2) => HeaderAction::Set,
             (None, 3) => HeaderAction::OverwriteIfExists,

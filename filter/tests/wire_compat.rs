@@ -87,6 +87,7 @@ fn realistic_request_decodes_field_by_field() {
         destination: Some(SocketAddress::parse(b"[2001:db8::1]:8443")),
         protocol: b"HTTP/2",
         time: Duration::new(1_732_270_000, 123_456_789),
+        body_size: 42,
     };
     let request = decode(&encode(&attributes, &config.context_extensions.encoded));
     let attrs = request.attributes.as_ref().unwrap();
@@ -101,7 +102,9 @@ fn realistic_request_decodes_field_by_field() {
             ("empty", "")
         ])
     );
-    assert_eq!(attrs.metadata_context, None);
+    // Present and empty, as native sends them.
+    assert_eq!(attrs.metadata_context, Some(Default::default()));
+    assert_eq!(attrs.route_metadata_context, Some(Default::default()));
     assert_eq!(attrs.tls_session, None);
 
     let time = attrs.request.as_ref().unwrap().time.expect("request.time");
@@ -148,24 +151,35 @@ fn realistic_request_decodes_field_by_field() {
 }
 
 #[test]
-fn size_is_minus_one_without_content_length() {
-    let size_of = |headers: &[(&[u8], &[u8])]| {
+fn size_is_the_body_sent_not_the_content_length() {
+    // Native 1.40 reports the size of the body it buffered for the check, 0 without one,
+    // whatever content-length says.
+    let size_of = |headers: &[(&[u8], &[u8])], body_size: u64| {
         let attributes = RequestAttributes {
             headers,
+            body_size,
             ..Default::default()
         };
         http(&decode(&encode(&attributes, &[]))).size
     };
-    assert_eq!(size_of(&[(b":method", b"GET")]), -1);
-    assert_eq!(size_of(&[(b"content-length", b"0")]), 0);
-    assert_eq!(size_of(&[(b"content-length", b"1048576")]), 1_048_576);
-    assert_eq!(size_of(&[(b"content-length", b" 17 ")]), 17);
-    assert_eq!(
-        size_of(&[(b"content-length", b"99999999999")]),
-        99_999_999_999
-    );
-    assert_eq!(size_of(&[(b"content-length", b"lots")]), -1);
-    assert_eq!(size_of(&[(b"content-length", b"")]), -1);
+    assert_eq!(size_of(&[(b":method", b"GET")], 0), 0);
+    assert_eq!(size_of(&[(b"content-length", b"1048576")], 0), 0);
+    assert_eq!(size_of(&[(b"content-length", b"5")], 5), 5);
+    assert_eq!(size_of(&[], 99_999_999_999), 99_999_999_999);
+}
+
+#[test]
+fn invalid_utf8_in_header_values_becomes_bangs_as_native() {
+    let latin1 = [b'a', 0xe9, b'b', 0xc3, 0xa9, 0xff];
+    let headers: [(&[u8], &[u8]); 2] = [(b"x-latin1", &latin1), (b"x-ok", b"fine")];
+    let attributes = RequestAttributes {
+        headers: &headers,
+        ..Default::default()
+    };
+    let request = decode(&encode(&attributes, &[]));
+    let http = http(&request);
+    assert_eq!(http.headers["x-latin1"], "a!b\u{e9}!");
+    assert_eq!(http.headers["x-ok"], "fine");
 }
 
 #[test]

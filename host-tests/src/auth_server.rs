@@ -27,7 +27,7 @@ pub const CASE_HEADER: &str = "x-case";
 /// What the server does with one check.
 #[derive(Clone)]
 pub enum AuthAction {
-    Respond(CheckResponse),
+    Respond(Box<CheckResponse>),
     /// Ends the call with this gRPC status.
     Fail(tonic::Status),
     /// Waits, then acts.
@@ -121,14 +121,14 @@ impl Authorization for Service {
             .and_then(|s| s.get(&case).cloned());
         let mut action = match &script {
             Some(script) => script(&recorded.request),
-            None => AuthAction::Respond(allow()),
+            None => AuthAction::Respond(Box::new(allow())),
         };
         if let Ok(mut checks) = self.0.checks.lock() {
             checks.entry(case).or_default().push(recorded);
         }
         loop {
             match action {
-                AuthAction::Respond(response) => return Ok(tonic::Response::new(response)),
+                AuthAction::Respond(response) => return Ok(tonic::Response::new(*response)),
                 AuthAction::Fail(status) => return Err(status),
                 AuthAction::Delay(delay, then) => {
                     tokio::time::sleep(delay).await;
@@ -192,6 +192,12 @@ impl AuthServer {
             .lock()
             .map(|c| c.get(case).cloned().unwrap_or_default())
             .unwrap_or_default()
+    }
+}
+
+impl AuthAction {
+    pub fn respond(response: CheckResponse) -> Self {
+        Self::Respond(Box::new(response))
     }
 }
 

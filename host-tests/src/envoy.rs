@@ -236,6 +236,8 @@ impl Envoy {
                 "warning",
             ])
             .args(["--component-log-level", "wasm:info"])
+            // Access logs are read by the tests: flush them often (the default is 10 s).
+            .args(["--file-flush-interval-msec", "50"])
             .arg("--admin-address-path")
             .arg(&admin_path)
             .arg("--log-path")

@@ -68,7 +68,7 @@ impl Harness {
     /// The access log lines of a case: `(status, response code details)`, as Envoy wrote them.
     /// Envoy writes access logs asynchronously, so this waits up to 5 s for `count` lines.
     pub fn access_log(&self, case: &str, count: usize) -> Vec<(u16, String)> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             let lines: Vec<(u16, String)> = std::fs::read_to_string(&self.access_log)
                 .unwrap_or_default()

@@ -135,14 +135,14 @@ fn ok_with_every_kind_of_change() {
         Allow {
             request_headers: vec![
                 mutation("x-user", "alice", HeaderAction::Set),
-                mutation("x-add", "1", HeaderAction::Add),
+                mutation("x-add", "1", HeaderAction::Set),
                 mutation("x-if-absent", "2", HeaderAction::AddIfAbsent),
                 mutation("x-overwrite", "3", HeaderAction::OverwriteIfExists),
             ],
             headers_to_remove: vec!["x-remove-me".into(), "authorization".into()],
             response_headers: vec![
                 mutation("x-resp", "r", HeaderAction::Set),
-                mutation("set-cookie", "a=b", HeaderAction::Add),
+                mutation("set-cookie", "a=b", HeaderAction::Set),
             ],
             query_parameters_to_set: vec![
                 ("tenant".into(), "acme".into()),
@@ -156,37 +156,42 @@ fn ok_with_every_kind_of_change() {
 
 #[test]
 fn append_and_append_action_map_to_header_actions() {
-    // (append, append_action) -> action. `append`, when present, wins over `append_action`, as in
-    // native ext_authz: true joins to the existing value, false replaces it.
+    // (append, append_action) -> (request action, response and reply action). As native 1.40:
+    // `append: true` joins request headers and adds response headers, anything else overwrites,
+    // the default APPEND_IF_EXISTS_OR_ADD included. Explicit ADD_IF_ABSENT and
+    // OVERWRITE_IF_EXISTS are honoured.
+    use HeaderAction::*;
     let cases = [
-        (None, 0, HeaderAction::Add),
-        (None, 1, HeaderAction::AddIfAbsent),
-        (None, 2, HeaderAction::Set),
-        (None, 3, HeaderAction::OverwriteIfExists),
-        (Some(true), 0, HeaderAction::Append),
-        (Some(true), 1, HeaderAction::Append),
-        (Some(true), 2, HeaderAction::Append),
-        (Some(true), 3, HeaderAction::Append),
-        (Some(false), 0, HeaderAction::Set),
-        (Some(false), 1, HeaderAction::Set),
-        (Some(false), 2, HeaderAction::Set),
-        (Some(false), 3, HeaderAction::Set),
+        (None, 0, Set, Set),
+        (None, 1, AddIfAbsent, AddIfAbsent),
+        (None, 2, Set, Set),
+        (None, 3, OverwriteIfExists, OverwriteIfExists),
+        (Some(true), 0, Append, Add),
+        (Some(true), 1, Append, Add),
+        (Some(true), 2, Append, Add),
+        (Some(true), 3, Append, Add),
+        (Some(false), 0, Set, Set),
+        (Some(false), 1, Set, Set),
+        (Some(false), 2, Set, Set),
+        (Some(false), 3, Set, Set),
     ];
-    for (append, append_action, expected) in cases {
+    for (append, append_action, on_request, on_response) in cases {
         let header = option("x-h", "v", append, append_action);
         let allow = allowed(decide(&ok_response(OkHttpResponse {
             headers: vec![header.clone()],
             response_headers_to_add: vec![header.clone()],
             ..Default::default()
         })));
-        let want = vec![mutation("x-h", "v", expected)];
+        let context = format!("append {append:?}, append_action {append_action}");
         assert_eq!(
-            allow.request_headers, want,
-            "append {append:?}, append_action {append_action}"
+            allow.request_headers,
+            vec![mutation("x-h", "v", on_request)],
+            "{context}"
         );
         assert_eq!(
-            allow.response_headers, want,
-            "append {append:?}, append_action {append_action}"
+            allow.response_headers,
+            vec![mutation("x-h", "v", on_response)],
+            "{context}"
         );
 
         let reply = denied_reply(decide(&CheckResponse {
@@ -199,8 +204,9 @@ fn append_and_append_action_map_to_header_actions() {
             ..Default::default()
         }));
         assert_eq!(
-            reply.headers, want,
-            "denied: append {append:?}, append_action {append_action}"
+            reply.headers,
+            vec![mutation("x-h", "v", on_response)],
+            "denied: {context}"
         );
     }
 }
@@ -273,7 +279,7 @@ fn denied_with_status_headers_and_body() {
                     "Bearer realm=\"api\"",
                     HeaderAction::Set
                 ),
-                mutation("x-why", "expired", HeaderAction::Add),
+                mutation("x-why", "expired", HeaderAction::Set),
             ],
             body: b"{\"error\":\"token expired\"}".to_vec(),
             details: DETAILS_DENIED,

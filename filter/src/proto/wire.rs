@@ -18,7 +18,27 @@ fn tag(buf: &mut Vec<u8>, field: u32, wire_type: u32) {
     varint(buf, u64::from(field << 3 | wire_type));
 }
 
-/// A `string` or `bytes` field; left out when empty, as proto3 does.
+/// A `string` field; left out when empty. Bytes that are not UTF-8 become `!`, one per byte, as
+/// native ext_authz coerces them (a strict decoder would otherwise refuse the whole request).
+pub fn string_field(buf: &mut Vec<u8>, field: u32, value: &[u8]) {
+    bytes_field(buf, field, value);
+    let value_start = buf.len() - value.len();
+    coerce_utf8(&mut buf[value_start..]);
+}
+
+/// Replaces every byte of an invalid UTF-8 sequence with `!`, in place: the length never changes,
+/// so it can run over bytes already written behind their length prefix.
+pub fn coerce_utf8(bytes: &mut [u8]) {
+    let mut at = 0;
+    while let Err(error) = std::str::from_utf8(&bytes[at..]) {
+        let bad = at + error.valid_up_to();
+        let end = error.error_len().map_or(bytes.len(), |len| bad + len);
+        bytes[bad..end].fill(b'!');
+        at = end;
+    }
+}
+
+/// A `bytes` field (or a string known to be UTF-8); left out when empty, as proto3 does.
 pub fn bytes_field(buf: &mut Vec<u8>, field: u32, value: &[u8]) {
     if value.is_empty() {
         return;
@@ -81,12 +101,14 @@ pub fn map_entry_parts(buf: &mut Vec<u8>, field: u32, key: &[u8], parts: &[&[u8]
     buf.extend_from_slice(key);
     tag(buf, 2, WIRE_LEN);
     varint(buf, value_len as u64);
+    let value_start = buf.len();
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {
             buf.push(b',');
         }
         buf.extend_from_slice(part);
     }
+    coerce_utf8(&mut buf[value_start..]);
 }
 
 fn varint_len(value: u64) -> usize {
@@ -114,6 +136,13 @@ mod tests {
             varint(&mut buf, value);
             assert_eq!(buf.len(), varint_len(value), "{value}");
         }
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_one_bang_per_byte() {
+        let mut bytes = vec![b'a', 0xe9, b'b', 0xc3, 0xa9, 0xff, 0xe2, 0x82];
+        coerce_utf8(&mut bytes);
+        assert_eq!(bytes, [b'a', b'!', b'b', 0xc3, 0xa9, b'!', b'!', b'!']);
     }
 
     #[test]

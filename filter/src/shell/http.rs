@@ -74,6 +74,7 @@ impl ExtAuthz {
             destination: destination.as_deref().map(SocketAddress::parse),
             protocol: protocol.as_deref().unwrap_or_default(),
             time: host::now().unwrap_or_default(),
+            body_size: 0,
         };
         let config = &self.plugin.config;
         let message = check_request::encode(&attributes, &config.context_extensions.encoded);
@@ -173,7 +174,7 @@ impl ExtAuthz {
                     joined.extend_from_slice(value);
                     host::set_header(headers, name, &joined)
                 }
-                None => host::add_header(headers, name, value),
+                None => Ok(()),
             },
             HeaderAction::AddIfAbsent => match existing() {
                 Some(_) => Ok(()),
