@@ -251,7 +251,9 @@ impl Envoy {
         let deadline = Instant::now() + Duration::from_secs(60);
         let admin_port = loop {
             if let Ok(Some(_)) = child.try_wait() {
-                return Err(StartFailure { log: read_log() });
+                let log = read_log();
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(StartFailure { log });
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
@@ -332,6 +334,7 @@ impl Drop for Envoy {
             let _ = child.kill();
             let _ = child.wait();
         }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -315,3 +315,41 @@ fn odd_header_values() {
         .header("x-latin1", [b'a', 0xe9, b'b']);
     same("odd-headers", request, allow());
 }
+
+/// A client that sends a whole HTTP/1.1 request and hangs up while its check is pending: Envoy
+/// does not read again until it has answered, so it does not see the hang-up. What happens then
+/// must be the same with either filter.
+#[test]
+fn client_gone_after_a_complete_request() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let h = harness();
+    let mut reached = Vec::new();
+    for listener in ["native", "wasm"] {
+        let case = h.case(&format!("gone-{listener}"));
+        h.auth.respond(
+            &case,
+            AuthAction::Delay(
+                Duration::from_millis(300),
+                Box::new(AuthAction::respond(allow())),
+            ),
+        );
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", h.envoy.port(listener))).expect("connect");
+        write!(stream, "POST /gone HTTP/1.1\r\nhost: test.local\r\nx-case: {case}\r\ncontent-length: 4\r\n\r\nbody").expect("write");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while h.auth.checks(&case).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(stream);
+        let log = h.access_log(&case, 1);
+        reached.push((
+            h.backend.requests(&case).len(),
+            log.first().map(|l| l.1.clone()),
+        ));
+    }
+    assert_eq!(
+        reached[0], reached[1],
+        "native, then wasm: (upstream requests, details)"
+    );
+}
