@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use crate::proto::wire::{map_entry_parts, message_field, string_field, varint_field};
+use crate::proto::wire::{bytes_field, map_entry_parts, message_field, string_field, varint_field};
 
 /// What the shell knows about a request when it asks for a decision. No host calls in here.
 #[derive(Debug, Clone, Default)]
@@ -22,9 +22,30 @@ pub struct RequestAttributes<'a> {
     pub protocol: &'a [u8],
     /// When the request started, since the Unix epoch.
     pub time: Duration,
-    /// The size of the body sent with the check: 0 while bodies are not sent.
-    pub body_size: u64,
+    /// The body, under `with_request_body`.
+    pub body: Option<RequestBody<'a>>,
 }
+
+/// The part of the body that goes to the auth server, as native's `with_request_body` sends it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestBody<'a> {
+    /// At most `max_request_bytes` of it.
+    pub bytes: &'a [u8],
+    /// Everything buffered when the check went out: native reports this as `size`.
+    pub buffered: u64,
+    /// `raw_body` bytes rather than the `body` string.
+    pub pack_as_bytes: bool,
+}
+
+impl RequestBody<'_> {
+    /// Whether the server gets less than was buffered.
+    pub fn partial(&self) -> bool {
+        (self.bytes.len() as u64) < self.buffered
+    }
+}
+
+/// The header native adds to the CheckRequest (not to the request) when it sends a body.
+pub const PARTIAL_BODY_HEADER: &[u8] = b"x-envoy-auth-partial-body";
 
 /// An IP socket address as Envoy's `SocketAddress` carries it: address and port apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +107,8 @@ const HTTP_HOST: u32 = 5;
 const HTTP_SCHEME: u32 = 6;
 const HTTP_SIZE: u32 = 9;
 const HTTP_PROTOCOL: u32 = 10;
+const HTTP_BODY: u32 = 11;
+const HTTP_RAW_BODY: u32 = 12;
 
 /// Encodes the CheckRequest for `attributes`, with the config's pre-encoded context extensions.
 pub fn encode(attributes: &RequestAttributes<'_>, context_extensions: &[u8]) -> Vec<u8> {
@@ -136,13 +159,34 @@ fn http_request(buf: &mut Vec<u8>, attributes: &RequestAttributes<'_>) {
     // request in the same logs.
     string_field(buf, HTTP_ID, get(b"x-request-id").unwrap_or_default());
     string_field(buf, HTTP_METHOD, get(b":method").unwrap_or_default());
-    joined_headers(buf, headers);
+    match &attributes.body {
+        None => joined_headers(buf, headers),
+        Some(body) => {
+            // As native: the server learns whether it got all of the body, and a client cannot
+            // claim otherwise.
+            let partial: &[u8] = if body.partial() { b"true" } else { b"false" };
+            let with_partial: Vec<(&[u8], &[u8])> = headers
+                .iter()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case(PARTIAL_BODY_HEADER))
+                .copied()
+                .chain([(PARTIAL_BODY_HEADER, partial)])
+                .collect();
+            joined_headers(buf, &with_partial);
+        }
+    }
     string_field(buf, HTTP_PATH, get(b":path").unwrap_or_default());
     string_field(buf, HTTP_HOST, get(b":authority").unwrap_or_default());
     string_field(buf, HTTP_SCHEME, get(b":scheme").unwrap_or_default());
-    // As native: the size of the body sent along, which is none here (proto3 leaves 0 out).
-    varint_field(buf, HTTP_SIZE, attributes.body_size);
+    // As native: the size of the body buffered for the check, 0 without one.
+    let body = attributes.body.unwrap_or_default();
+    varint_field(buf, HTTP_SIZE, body.buffered);
     string_field(buf, HTTP_PROTOCOL, attributes.protocol);
+    if body.pack_as_bytes {
+        bytes_field(buf, HTTP_RAW_BODY, body.bytes);
+    } else {
+        // Bytes that are not UTF-8 become `!`, as native sends them.
+        string_field(buf, HTTP_BODY, body.bytes);
+    }
 }
 
 /// Writes `headers` as the `map<string, string>`: keys lower-cased, the values of a repeated

@@ -90,6 +90,9 @@ pub enum CheckError {
     Grpc { status: u32, message: String },
     /// The answer could not be decoded, or asked for something invalid.
     Malformed(String),
+    /// `with_request_body` is set but Envoy delivers no body to the filter: the Wasm PluginConfig
+    /// lacks `allow_on_headers_stop_iteration: true`.
+    BodyNotDelivered,
     /// The server answered `error_response`: its own failure, with an optional reply.
     ErrorResponse {
         status: Option<u16>,
@@ -104,6 +107,10 @@ impl std::fmt::Display for CheckError {
             Self::Dispatch(status) => write!(f, "the host refused the gRPC call (status {status})"),
             Self::Grpc { status, message } => write!(f, "gRPC status {status}: {message}"),
             Self::Malformed(why) => write!(f, "malformed CheckResponse: {why}"),
+            Self::BodyNotDelivered => write!(
+                f,
+                "no request body arrived for with_request_body: set allow_on_headers_stop_iteration: true in the Wasm PluginConfig"
+            ),
             Self::ErrorResponse { .. } => write!(f, "the auth server answered error_response"),
         }
     }

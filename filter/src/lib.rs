@@ -10,8 +10,10 @@
 //! - [`decision`]: CheckResponse bytes to a [`decision::Decision`], and the failure mode to a
 //!   [`decision::Verdict`];
 //! - [`query`]: query parameter rewriting; [`header_map`]: the ABI's map format;
+//! - [`body_watch`]: the bound on waiting for body callbacks that may never come;
 //! - `shell` (wasm32 only): the root and HTTP contexts and the host calls.
 
+pub mod body_watch;
 pub mod check_request;
 pub mod config;
 pub mod decision;

@@ -10,7 +10,7 @@ use envoy_types::pb::envoy::config::core::v3::address::Address as AddressKind;
 use envoy_types::pb::envoy::config::core::v3::socket_address::PortSpecifier;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Peer};
 use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
-use ext_authz_filter::check_request::{encode, RequestAttributes, SocketAddress};
+use ext_authz_filter::check_request::{encode, RequestAttributes, RequestBody, SocketAddress};
 use ext_authz_filter::config::Config;
 use prost::Message;
 
@@ -87,7 +87,7 @@ fn realistic_request_decodes_field_by_field() {
         destination: Some(SocketAddress::parse(b"[2001:db8::1]:8443")),
         protocol: b"HTTP/2",
         time: Duration::new(1_732_270_000, 123_456_789),
-        body_size: 42,
+        body: None,
     };
     let request = decode(&encode(&attributes, &config.context_extensions.encoded));
     let attrs = request.attributes.as_ref().unwrap();
@@ -116,7 +116,7 @@ fn realistic_request_decodes_field_by_field() {
     assert_eq!(http.path, "/api/v1/items?id=7&x=%20");
     assert_eq!(http.host, "api.example.com:8443");
     assert_eq!(http.scheme, "https");
-    assert_eq!(http.size, 42);
+    assert_eq!(http.size, 0);
     assert_eq!(http.protocol, "HTTP/2");
     // Native leaves these empty: the path keeps its query, and no body is buffered.
     assert_eq!(
@@ -151,21 +151,62 @@ fn realistic_request_decodes_field_by_field() {
 }
 
 #[test]
-fn size_is_the_body_sent_not_the_content_length() {
+fn size_and_body_are_what_was_buffered_not_the_content_length() {
     // Native 1.40 reports the size of the body it buffered for the check, 0 without one,
-    // whatever content-length says.
-    let size_of = |headers: &[(&[u8], &[u8])], body_size: u64| {
+    // whatever content-length says, and tells the server whether the body is whole.
+    let check = |headers: &[(&[u8], &[u8])], body: Option<RequestBody<'_>>| {
         let attributes = RequestAttributes {
             headers,
-            body_size,
+            body,
             ..Default::default()
         };
-        http(&decode(&encode(&attributes, &[]))).size
+        let request = decode(&encode(&attributes, &[]));
+        let http = http(&request).clone();
+        (
+            http.size,
+            http.body,
+            http.raw_body,
+            http.headers.get("x-envoy-auth-partial-body").cloned(),
+        )
     };
-    assert_eq!(size_of(&[(b":method", b"GET")], 0), 0);
-    assert_eq!(size_of(&[(b"content-length", b"1048576")], 0), 0);
-    assert_eq!(size_of(&[(b"content-length", b"5")], 5), 5);
-    assert_eq!(size_of(&[], 99_999_999_999), 99_999_999_999);
+    assert_eq!(
+        check(&[(b"content-length", b"1048576")], None),
+        (0, String::new(), vec![], None)
+    );
+    let whole = RequestBody {
+        bytes: b"hello",
+        buffered: 5,
+        pack_as_bytes: false,
+    };
+    assert_eq!(
+        check(&[(b"content-length", b"5")], Some(whole)),
+        (5, "hello".into(), vec![], Some("false".into()))
+    );
+    // A client's own claim is replaced.
+    let partial = RequestBody {
+        bytes: b"hel",
+        buffered: 5,
+        pack_as_bytes: false,
+    };
+    assert_eq!(
+        check(&[(b"x-envoy-auth-partial-body", b"false")], Some(partial)),
+        (5, "hel".into(), vec![], Some("true".into()))
+    );
+    let raw = RequestBody {
+        bytes: &[0xff, 0x00],
+        buffered: 2,
+        pack_as_bytes: true,
+    };
+    assert_eq!(
+        check(&[], Some(raw)),
+        (2, String::new(), vec![0xff, 0x00], Some("false".into()))
+    );
+    let latin1 = RequestBody {
+        bytes: &[b'a', 0xff, b'b'],
+        buffered: 3,
+        pack_as_bytes: false,
+    };
+    assert_eq!(check(&[], Some(latin1)).1, "a!b");
 }
 
 #[test]

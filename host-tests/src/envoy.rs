@@ -66,6 +66,28 @@ pub fn wasm_filter(plugin_config: &Value) -> Value {
 
 /// As [`wasm_filter`], with a plugin name of its own (for several instances in one chain).
 pub fn wasm_filter_named(name: &str, plugin_config: &Value) -> Value {
+    wasm_filter_with(name, plugin_config, false)
+}
+
+/// The filter with `allow_on_headers_stop_iteration: true` in its PluginConfig, which
+/// `with_request_body` needs to see the body before the decision.
+pub fn wasm_filter_for_bodies(plugin_config: &Value) -> Value {
+    wasm_filter_with("ext_authz", plugin_config, true)
+}
+
+fn wasm_filter_with(
+    name: &str,
+    plugin_config: &Value,
+    allow_on_headers_stop_iteration: bool,
+) -> Value {
+    let mut filter = wasm_filter_config(name, plugin_config);
+    if allow_on_headers_stop_iteration {
+        filter["typed_config"]["config"]["allow_on_headers_stop_iteration"] = json!(true);
+    }
+    filter
+}
+
+fn wasm_filter_config(name: &str, plugin_config: &Value) -> Value {
     json!({
         "name": "envoy.filters.http.wasm",
         "typed_config": {

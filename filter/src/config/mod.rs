@@ -26,7 +26,19 @@ pub struct Config {
     pub failure_mode: FailureMode,
     /// Encoded once here, copied into every CheckRequest: the `context_extensions` map entries.
     pub context_extensions: ContextExtensions,
+    /// `with_request_body`: when set, the body goes to the auth server.
+    pub with_request_body: Option<WithRequestBody>,
     pub stat_prefix: String,
+}
+
+/// How much of the request body the auth server gets, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WithRequestBody {
+    pub max_request_bytes: u32,
+    /// Over the limit: send the first `max_request_bytes` (true) or answer 413 (false).
+    pub allow_partial_message: bool,
+    /// `raw_body` bytes (true) or the `body` string (false).
+    pub pack_as_bytes: bool,
 }
 
 /// Where the CheckRequest goes and how.
@@ -190,6 +202,20 @@ impl Config {
                 ));
             }
         }
+        let with_request_body = match raw.with_request_body {
+            None => None,
+            Some(body) if body.max_request_bytes == 0 => {
+                return Err(ConfigError::new(
+                    "with_request_body.max_request_bytes",
+                    "must be greater than 0",
+                ))
+            }
+            Some(body) => Some(WithRequestBody {
+                max_request_bytes: body.max_request_bytes,
+                allow_partial_message: body.allow_partial_message,
+                pack_as_bytes: body.pack_as_bytes,
+            }),
+        };
         for key in raw.context_extensions.keys() {
             if key.is_empty() {
                 return Err(ConfigError::new(
@@ -208,9 +234,17 @@ impl Config {
             },
             failure_mode,
             context_extensions: ContextExtensions::new(raw.context_extensions),
+            with_request_body,
             stat_prefix: raw.stat_prefix,
         })
     }
+}
+
+/// The JSON Schema of the plugin configuration, derived from the serde types that parse it
+/// (`tools/ext-authz-config` finishes it and writes `schema/ext_authz.schema.json`).
+#[cfg(feature = "schema")]
+pub fn json_schema() -> schemars::Schema {
+    schemars::schema_for!(raw::RawConfig)
 }
 
 /// Serializes `GrpcService { envoy_grpc { cluster_name, authority } }`.

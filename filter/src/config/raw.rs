@@ -10,66 +10,132 @@ use serde::Deserialize;
 use super::duration::ProtoDuration;
 use super::ConfigError;
 
+/// The plugin configuration: a subset of Envoy's native ExtAuthz filter config, same field names.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(extend("required" = ["grpc_service"])))]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// The authorization server: an Envoy cluster speaking envoy.service.auth.v3 gRPC.
     #[serde(default, alias = "grpcService")]
+    #[cfg_attr(feature = "schema", schemars(required))]
     pub grpc_service: Option<RawGrpcService>,
+    /// Let the request through when the check fails (error, timeout, unreachable server)
+    /// instead of answering with `status_on_error`. Default false: fail closed.
     #[serde(default, alias = "failureModeAllow")]
     pub failure_mode_allow: bool,
+    /// With failure_mode_allow, add `x-envoy-auth-failure-mode-allowed: true` to a request let
+    /// through after a failed check.
     #[serde(default, alias = "failureModeAllowHeaderAdd")]
     pub failure_mode_allow_header_add: bool,
+    /// The status sent to the client when the check fails and failure_mode_allow is false.
+    /// Default 403.
     #[serde(default, alias = "statusOnError")]
     pub status_on_error: Option<RawHttpStatus>,
+    /// Sent in every CheckRequest as `attributes.context_extensions`.
     #[serde(default, alias = "contextExtensions")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(extend("propertyNames" = {"minLength": 1}))
+    )]
     pub context_extensions: BTreeMap<String, String>,
+    /// Buffer the request body and send it to the auth server. Needs
+    /// `allow_on_headers_stop_iteration: true` in the Wasm PluginConfig (see the README).
+    #[serde(default, alias = "withRequestBody")]
+    pub with_request_body: Option<RawWithRequestBody>,
+    /// Counters are named `ext_authz.<stat_prefix>.<name>`.
     #[serde(default, alias = "statPrefix")]
     pub stat_prefix: String,
+    /// Only "V3" exists; accepted so that native configs move over unchanged.
     #[serde(default, alias = "transportApiVersion")]
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["V3", null])))]
     pub transport_api_version: Option<String>,
 }
 
+/// `with_request_body`, as native's `BufferSettings`.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawWithRequestBody {
+    /// The most body bytes sent to the auth server; more gets 413 unless allow_partial_message.
+    #[serde(alias = "maxRequestBytes")]
+    pub max_request_bytes: u32,
+    /// Over max_request_bytes, send the first max_request_bytes instead of answering 413.
+    #[serde(default, alias = "allowPartialMessage")]
+    pub allow_partial_message: bool,
+    /// Send the body as `raw_body` bytes instead of the `body` string.
+    #[serde(default, alias = "packAsBytes")]
+    pub pack_as_bytes: bool,
+}
+
+/// Native `envoy.config.core.v3.GrpcService`, with `envoy_grpc` only.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(extend("required" = ["envoy_grpc"])))]
 #[serde(deny_unknown_fields)]
 pub struct RawGrpcService {
+    /// The Envoy cluster of the authorization server.
     #[serde(default, alias = "envoyGrpc")]
+    #[cfg_attr(feature = "schema", schemars(required))]
     pub envoy_grpc: Option<RawEnvoyGrpc>,
+    /// The deadline of one Check call, as protobuf JSON writes durations ("0.25s"). Default 0.2s;
+    /// between 0.001s and 4294967.295s.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<String>", pattern(r"^[0-9]+(\.[0-9]{1,9})?s$"))
+    )]
     pub timeout: Option<ProtoDuration>,
+    /// gRPC metadata sent with every Check call.
     #[serde(default, alias = "initialMetadata")]
     pub initial_metadata: Vec<RawHeaderValue>,
 }
 
+/// Native `GrpcService.EnvoyGrpc`.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawEnvoyGrpc {
+    /// The cluster's name, such as `ext_authz` or, in Istio, `outbound|9001||authz.ns.svc.cluster.local`.
     #[serde(alias = "clusterName")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(length(min = 1, max = super::MAX_TARGET_NAMES))
+    )]
     pub cluster_name: String,
+    /// The `:authority` of the gRPC call; default the cluster name. Set it for Istio cluster names.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(max = super::MAX_TARGET_NAMES)))]
     pub authority: String,
 }
 
+/// Native `envoy.config.core.v3.HeaderValue`.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawHeaderValue {
+    #[cfg_attr(
+        feature = "schema",
+        schemars(pattern(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"))
+    )]
     pub key: String,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(pattern(r"^[^\u0000\r\n]*$")))]
     pub value: String,
 }
 
+/// Native `envoy.type.v3.HttpStatus`, by number.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpStatus {
+    #[cfg_attr(feature = "schema", schemars(range(min = 200, max = 599)))]
     pub code: i64,
 }
 
 /// Native ExtAuthz fields that this filter refuses, and why. Keys in snake_case.
 const REFUSED_FIELDS: &[(&str, &str)] = &[
     ("http_service", "is not supported yet: use grpc_service"),
-    (
-        "with_request_body",
-        "is not supported yet: the body is not sent to the auth server",
-    ),
     (
         "clear_route_cache",
         "is not supported: a wasm filter cannot clear the route cache",

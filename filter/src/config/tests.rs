@@ -124,6 +124,7 @@ fn issue_config_parses_to_the_expected_config() {
             status_on_error: 503,
         },
         context_extensions: ContextExtensions::new(entries.clone()),
+        with_request_body: None,
         stat_prefix: "authz".into(),
     };
     assert_eq!(config, expected);
@@ -470,14 +471,14 @@ fn grpc_service_requirements() {
 #[test]
 fn refused_native_fields_name_their_reason() {
     assert_refused(
-        &with_top(r#""with_request_body": {"max_request_bytes": 1024}"#),
-        "with_request_body",
-        "body is not sent",
+        &with_top(r#""encode_raw_headers": true"#),
+        "encode_raw_headers",
+        "not supported",
     );
     assert_refused(
-        &with_top(r#""withRequestBody": {"maxRequestBytes": 1024}"#),
-        "with_request_body",
-        "body is not sent",
+        &with_top(r#""encodeRawHeaders": true"#),
+        "encode_raw_headers",
+        "not supported",
     );
     assert_refused(
         &with_top(r#""http_service": {}"#),
@@ -497,9 +498,50 @@ fn refused_native_fields_name_their_reason() {
     );
     // Refused before a missing grpc_service is reported: the more specific reason wins.
     assert_refused(
-        r#"{"with_request_body": {}}"#,
+        r#"{"http_service": {}}"#,
+        "http_service",
+        "use grpc_service",
+    );
+}
+
+#[test]
+fn with_request_body() {
+    let config = parse(&with_top(
+        r#""with_request_body": {"max_request_bytes": 4096, "allow_partial_message": true}"#,
+    ));
+    assert_eq!(
+        config.with_request_body,
+        Some(WithRequestBody {
+            max_request_bytes: 4096,
+            allow_partial_message: true,
+            pack_as_bytes: false
+        })
+    );
+    let camel = parse(&with_top(
+        r#""withRequestBody": {"maxRequestBytes": 1, "packAsBytes": true}"#,
+    ));
+    assert_eq!(
+        camel.with_request_body,
+        Some(WithRequestBody {
+            max_request_bytes: 1,
+            allow_partial_message: false,
+            pack_as_bytes: true
+        })
+    );
+    assert_refused(
+        &with_top(r#""with_request_body": {"max_request_bytes": 0}"#),
+        "with_request_body.max_request_bytes",
+        "greater than 0",
+    );
+    assert_refused(
+        &with_top(r#""with_request_body": {"max_request_bytes": -1}"#),
+        "with_request_body.max_request_bytes",
+        "invalid value",
+    );
+    assert_refused(
+        &with_top(r#""with_request_body": {}"#),
         "with_request_body",
-        "body is not sent",
+        "max_request_bytes",
     );
 }
 

@@ -17,6 +17,7 @@ const EMPTY: u32 = 7;
 // proxy-wasm ABI 0.2.1 enums.
 const MAP_REQUEST_HEADERS: u32 = 0;
 const MAP_RESPONSE_HEADERS: u32 = 2;
+const BUFFER_REQUEST_BODY: u32 = 0;
 const BUFFER_GRPC_RECEIVE: u32 = 5;
 const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
 const STREAM_HTTP_REQUEST: u32 = 0;
@@ -94,6 +95,8 @@ extern "C" {
         grpc_status: i32,
     ) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_get_status(
         return_code: *mut u32,
         return_data: *mut *mut u8,
@@ -169,6 +172,26 @@ pub fn plugin_configuration() -> Result<Vec<u8>, HostStatus> {
         proxy_get_buffer_bytes(BUFFER_PLUGIN_CONFIGURATION, 0, usize::MAX, d, s)
     })
     .map(Option::unwrap_or_default)
+}
+
+/// The first `max` bytes of the request body buffered so far.
+pub fn request_body(max: usize) -> Result<Vec<u8>, HostStatus> {
+    // SAFETY: the host writes a pointer and a size.
+    fetch(|d, s| unsafe { proxy_get_buffer_bytes(BUFFER_REQUEST_BODY, 0, max, d, s) })
+        .map(Option::unwrap_or_default)
+}
+
+/// Makes the following host calls act on another context's stream (from the root's tick).
+pub fn set_effective_context(context_id: u32) -> Result<(), HostStatus> {
+    // SAFETY: no pointers.
+    check(unsafe { proxy_set_effective_context(context_id) })
+}
+
+/// Calls the root's `on_tick` every `period`; zero stops it.
+pub fn set_tick_period(period: std::time::Duration) -> Result<(), HostStatus> {
+    let millis = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+    // SAFETY: no pointers.
+    check(unsafe { proxy_set_tick_period_milliseconds(millis) })
 }
 
 pub fn grpc_response(size: usize) -> Result<Vec<u8>, HostStatus> {

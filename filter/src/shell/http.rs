@@ -1,29 +1,36 @@
-//! One request: gather its attributes, dispatch the Check call, hold the request until the answer,
-//! then apply the verdict (mutate and resume, or reply).
+//! One request: gather its attributes (and, under `with_request_body`, its body), dispatch the
+//! Check call, hold the request until the answer, then apply the verdict.
 //!
 //! How the request is held: `Pause` from `on_http_request_headers` becomes Envoy's
 //! StopAllIterationAndWatermark, so nothing of the request (headers, body, trailers) moves upstream
-//! until `resume_request`. If the body and trailer callbacks do run (with
-//! `allow_on_headers_stop_iteration`), they answer `Pause` too while the check is pending.
+//! until it is resumed. When the body and trailer callbacks do run (the Wasm PluginConfig has
+//! `allow_on_headers_stop_iteration: true`, which `with_request_body` needs), they answer `Pause`
+//! too until the decision, so Envoy buffers the body instead of sending it on.
 
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
+use super::apply;
 use super::host::{self, Headers, LogLevel};
 use super::root::Plugin;
-use crate::check_request::{self, RequestAttributes, SocketAddress};
-use crate::decision::{
-    Allow, CheckError, Decision, HeaderAction, HeaderMutation, LocalReply, Verdict, DETAILS_ERROR,
-};
+use crate::check_request::{self, RequestAttributes, RequestBody, SocketAddress};
+use crate::config::WithRequestBody;
+use crate::decision::{CheckError, Decision, HeaderMutation, LocalReply, Verdict, DETAILS_ERROR};
+use crate::header_map;
 use crate::proto::{AUTHORIZATION_SERVICE, CHECK_METHOD};
-use crate::{header_map, query};
+
+/// What native's buffer limit answers when a body is over `max_request_bytes`.
+const PAYLOAD_TOO_LARGE: u16 = 413;
+const DETAILS_PAYLOAD_TOO_LARGE: &str = "request_payload_too_large";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Headers not seen yet.
     Start,
+    /// `with_request_body`: the request is held while its body is buffered for the check.
+    Buffering,
     /// The Check call is out; the request is held.
     Checking,
     /// Decided: allowed and resumed, or answered.
@@ -34,6 +41,8 @@ pub struct ExtAuthz {
     context_id: u32,
     plugin: Rc<Plugin>,
     state: State,
+    /// Body bytes buffered so far, as the last body callback reported.
+    buffered: usize,
     /// From an allowing answer, for the response the client gets.
     response_headers: Vec<HeaderMutation>,
 }
@@ -44,16 +53,25 @@ impl ExtAuthz {
             context_id,
             plugin,
             state: State::Start,
+            buffered: 0,
             response_headers: Vec::new(),
         }
     }
 
-    fn log(&self, level: LogLevel, message: &str) {
-        host::log(level, &format!("ext_authz #{}: {message}", self.context_id));
+    /// Sends the Check call (with the body, if any) and holds the request, or decides at once
+    /// when the call cannot be made.
+    fn check(&mut self, body: Option<RequestBody<'_>>) -> Action {
+        match self.dispatch(body) {
+            Ok(_token) => {
+                self.state = State::Checking;
+                Action::Pause
+            }
+            Err(error) => self.decide(Decision::Error(error)),
+        }
     }
 
     /// Gathers the request's attributes, encodes the CheckRequest and sends it.
-    fn dispatch_check(&self) -> Result<u32, CheckError> {
+    fn dispatch(&self, body: Option<RequestBody<'_>>) -> Result<u32, CheckError> {
         let unreadable = |what: &str, status: u32| {
             CheckError::Malformed(format!("cannot read {what} (host status {status})"))
         };
@@ -74,7 +92,7 @@ impl ExtAuthz {
             destination: destination.as_deref().map(SocketAddress::parse),
             protocol: protocol.as_deref().unwrap_or_default(),
             time: host::now().unwrap_or_default(),
-            body_size: 0,
+            body,
         };
         let config = &self.plugin.config;
         let message = check_request::encode(&attributes, &config.context_extensions.encoded);
@@ -95,127 +113,70 @@ impl ExtAuthz {
         .map_err(|status| CheckError::Dispatch(status as u32))
     }
 
+    /// Reads what is buffered and checks it: the whole body, or its first `max_request_bytes`.
+    fn check_body(&mut self, settings: WithRequestBody) -> Action {
+        let max = settings.max_request_bytes as usize;
+        let bytes = match host::request_body(self.buffered.min(max)) {
+            Ok(bytes) => bytes,
+            Err(status) => {
+                let error = CheckError::Malformed(format!(
+                    "cannot read the request body (host status {status})"
+                ));
+                return self.decide(Decision::Error(error));
+            }
+        };
+        let body = RequestBody {
+            bytes: &bytes,
+            buffered: self.buffered as u64,
+            pack_as_bytes: settings.pack_as_bytes,
+        };
+        self.check(Some(body))
+    }
+
     /// Counts and applies a decision. `Continue` means the request may go on.
     fn decide(&mut self, decision: Decision) -> Action {
-        let config = &self.plugin.config;
-        self.plugin.stats.record(&decision, config.failure_mode);
+        let failure_mode = self.plugin.config.failure_mode;
+        self.plugin.stats.record(&decision, failure_mode);
         if let Decision::Error(error) = &decision {
-            self.log(LogLevel::Warn, &format!("check failed: {error}"));
+            apply::log(
+                self.context_id,
+                LogLevel::Warn,
+                &format!("check failed: {error}"),
+            );
         }
-        self.state = State::Decided;
-        match decision.into_verdict(config.failure_mode) {
+        self.finish();
+        match decision.into_verdict(failure_mode) {
             Verdict::Continue(allow) => {
-                self.allow(allow);
+                self.response_headers = apply::allow(self.context_id, allow);
                 Action::Continue
             }
             Verdict::Reply(reply) => {
-                self.reply(&reply);
+                apply::reply(self.context_id, &reply);
                 Action::Pause
             }
         }
     }
 
-    fn allow(&mut self, allow: Allow) {
-        for mutation in &allow.request_headers {
-            self.mutate(Headers::Request, mutation);
+    fn finish(&mut self) {
+        if self.state == State::Buffering {
+            self.plugin.body_watch.forget(self.context_id);
         }
-        for name in &allow.headers_to_remove {
-            if let Err(status) = host::remove_header(Headers::Request, name) {
-                self.log(
-                    LogLevel::Warn,
-                    &format!("cannot remove {name:?} (host status {status})"),
-                );
-            }
-        }
-        if allow.changes_query() {
-            self.rewrite_query(&allow);
-        }
-        self.response_headers = allow.response_headers;
+        self.state = State::Decided;
     }
 
-    fn rewrite_query(&self, allow: &Allow) {
-        let path = match host::header(Headers::Request, ":path") {
-            Ok(Some(path)) => path,
-            _ => return self.log(LogLevel::Warn, "cannot read :path to rewrite its query"),
-        };
-        let Ok(path) = String::from_utf8(path) else {
-            return self.log(
-                LogLevel::Warn,
-                "the :path is not UTF-8; its query is left as it is",
-            );
-        };
-        let rewritten = query::rewrite(
-            &path,
-            &allow.query_parameters_to_set,
-            &allow.query_parameters_to_remove,
-        );
-        if let Err(status) = host::set_header(Headers::Request, ":path", rewritten.as_bytes()) {
-            self.log(
-                LogLevel::Warn,
-                &format!("cannot set :path (host status {status})"),
-            );
-        }
-    }
-
-    /// Applies one header change with `HeaderValueOption` semantics.
-    fn mutate(&self, headers: Headers, mutation: &HeaderMutation) {
-        let HeaderMutation {
-            name,
-            value,
-            action,
-        } = mutation;
-        let existing = || host::header(headers, name).ok().flatten();
-        let result = match action {
-            HeaderAction::Set => host::set_header(headers, name, value),
-            HeaderAction::Add => host::add_header(headers, name, value),
-            HeaderAction::Append => match existing() {
-                Some(mut joined) => {
-                    joined.push(b',');
-                    joined.extend_from_slice(value);
-                    host::set_header(headers, name, &joined)
-                }
-                None => Ok(()),
-            },
-            HeaderAction::AddIfAbsent => match existing() {
-                Some(_) => Ok(()),
-                None => host::add_header(headers, name, value),
-            },
-            HeaderAction::OverwriteIfExists => match existing() {
-                Some(_) => host::set_header(headers, name, value),
-                None => Ok(()),
-            },
-        };
-        if let Err(status) = result {
-            self.log(
-                LogLevel::Warn,
-                &format!("cannot write header {name:?} (host status {status})"),
-            );
-        }
-    }
-
-    fn reply(&self, reply: &LocalReply) {
-        let headers: Vec<(&str, &[u8])> = reply
-            .headers
-            .iter()
-            .map(|h| (h.name.as_str(), h.value.as_slice()))
-            .collect();
-        let headers = header_map::serialize(&headers);
-        if let Err(status) =
-            host::send_local_response(reply.status, reply.details, &reply.body, &headers)
-        {
-            // The request stays held: failing closed beats letting it through unchecked.
-            self.log(
-                LogLevel::Error,
-                &format!("cannot send the local reply (host status {status})"),
-            );
-        }
-    }
-
-    /// While the check is pending nothing may pass; afterwards everything may.
-    fn hold_while_checking(&self) -> Action {
+    /// While the request is held nothing may pass; afterwards everything may.
+    fn hold(&self) -> Action {
         match self.state {
-            State::Checking => Action::Pause,
+            State::Buffering | State::Checking => Action::Pause,
             State::Start | State::Decided => Action::Continue,
+        }
+    }
+}
+
+impl Drop for ExtAuthz {
+    fn drop(&mut self) {
+        if self.state == State::Buffering {
+            self.plugin.body_watch.forget(self.context_id);
         }
     }
 }
@@ -240,38 +201,67 @@ impl Context for ExtAuthz {
             }
         };
         if self.decide(decision) == Action::Continue {
-            if let Err(status) = host::resume_request() {
-                self.log(
-                    LogLevel::Error,
-                    &format!("cannot resume the request (host status {status})"),
-                );
-            }
+            apply::resume(self.context_id);
         }
     }
 }
 
 impl HttpContext for ExtAuthz {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        match self.dispatch_check() {
-            Ok(_token) => {
-                self.state = State::Checking;
-                Action::Pause
-            }
-            Err(error) => self.decide(Decision::Error(error)),
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        // Without a body to wait for, the check goes out at once.
+        if self.plugin.config.with_request_body.is_none() || end_of_stream {
+            return self.check(None);
         }
+        self.state = State::Buffering;
+        self.plugin
+            .body_watch
+            .wait(self.context_id, host::now().unwrap_or_default());
+        Action::Pause
     }
 
-    fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
-        self.hold_while_checking()
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if !self.plugin.body_watch.arrived(self.context_id) {
+            // The watch gave up on this request and already answered for it.
+            self.state = State::Decided;
+            return Action::Continue;
+        }
+        let (State::Buffering, Some(settings)) = (self.state, self.plugin.config.with_request_body)
+        else {
+            return self.hold();
+        };
+        self.buffered = body_size;
+        let max = settings.max_request_bytes as usize;
+        if body_size > max && !settings.allow_partial_message {
+            // As native, whose buffer limit is max_request_bytes: the body is too large to check.
+            self.finish();
+            apply::reply(
+                self.context_id,
+                &LocalReply {
+                    status: PAYLOAD_TOO_LARGE,
+                    headers: Vec::new(),
+                    body: b"Payload Too Large".to_vec(),
+                    details: DETAILS_PAYLOAD_TOO_LARGE,
+                },
+            );
+            return Action::Pause;
+        }
+        if end_of_stream || (settings.allow_partial_message && body_size >= max) {
+            return self.check_body(settings);
+        }
+        Action::Pause
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        self.hold_while_checking()
+        match (self.state, self.plugin.config.with_request_body) {
+            // Trailers end the body: what is buffered is all there is.
+            (State::Buffering, Some(settings)) => self.check_body(settings),
+            _ => self.hold(),
+        }
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         for mutation in std::mem::take(&mut self.response_headers) {
-            self.mutate(Headers::Response, &mutation);
+            apply::mutate(self.context_id, Headers::Response, &mutation);
         }
         Action::Continue
     }

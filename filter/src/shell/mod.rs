@@ -1,6 +1,7 @@
 //! The proxy-wasm shell: gathers a request's inputs from the host, hands them to the pure core,
 //! and applies what comes back. Nothing in here decides anything.
 
+mod apply;
 mod host;
 mod http;
 mod root;

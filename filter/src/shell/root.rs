@@ -6,15 +6,20 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
+use super::apply;
 use super::host::{self, LogLevel};
 use super::http::{ExtAuthz, Unconfigured};
 use super::stats::Stats;
+use crate::body_watch::{self, BodyWatch};
 use crate::config::Config;
+use crate::decision::{CheckError, Decision, Verdict};
 
 /// What every request of a configured plugin shares.
 pub struct Plugin {
     pub config: Config,
     pub stats: Stats,
+    /// Requests held for a body that may never be delivered (see [`body_watch`]).
+    pub body_watch: BodyWatch,
 }
 
 #[derive(Default)]
@@ -66,8 +71,58 @@ impl RootContext for ExtAuthzRoot {
                 config.grpc_service.cluster_name, config.grpc_service.timeout
             ),
         );
-        self.plugin = Some(Rc::new(Plugin { config, stats }));
+        if config.with_request_body.is_some() {
+            if let Err(status) = host::set_tick_period(body_watch::TICK) {
+                host::log(
+                    LogLevel::Warn,
+                    &format!("ext_authz: cannot start the body watch (host status {status})"),
+                );
+            }
+        }
+        self.plugin = Some(Rc::new(Plugin {
+            config,
+            stats,
+            body_watch: BodyWatch::default(),
+        }));
         true
+    }
+
+    /// Fails the requests that waited too long for a body Envoy does not deliver.
+    fn on_tick(&mut self) {
+        let Some(plugin) = &self.plugin else {
+            return;
+        };
+        if plugin.body_watch.delivered() {
+            // Body callbacks work here: nothing more to watch.
+            let _ = host::set_tick_period(std::time::Duration::ZERO);
+            return;
+        }
+        let due = plugin.body_watch.expire(host::now().unwrap_or_default());
+        if due.is_empty() {
+            return;
+        }
+        if plugin.body_watch.first_warning() {
+            host::log(
+                LogLevel::Error,
+                &format!("ext_authz: {}", CheckError::BodyNotDelivered),
+            );
+        }
+        let failure_mode = plugin.config.failure_mode;
+        for context_id in due {
+            // Act on the request's stream, as its own context would.
+            if host::set_effective_context(context_id).is_err() {
+                continue;
+            }
+            let decision = Decision::Error(CheckError::BodyNotDelivered);
+            plugin.stats.record(&decision, failure_mode);
+            match decision.into_verdict(failure_mode) {
+                Verdict::Continue(allow) => {
+                    apply::allow(context_id, allow);
+                    apply::resume(context_id);
+                }
+                Verdict::Reply(reply) => apply::reply(context_id, &reply),
+            }
+        }
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
