@@ -44,9 +44,15 @@ const VOLATILE: &[&str] = &[
     "x-envoy-upstream-service-time",
 ];
 
+type Headers = Vec<(String, Vec<u8>)>;
+/// (method, path, headers, body) of a request that reached the upstream.
+type UpstreamView = (String, String, Headers, Vec<u8>);
+/// (status, headers, body) of what the client got.
+type ClientView = (u16, Headers, Vec<u8>);
+
 /// The headers that must match, by name: the order of different names carries no meaning in HTTP,
 /// the order of one name's values does, and a stable sort keeps it.
-fn stable(headers: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+fn stable(headers: &[(String, Vec<u8>)]) -> Headers {
     let mut kept: Vec<_> = headers
         .iter()
         .filter(|(k, _)| !VOLATILE.contains(&k.as_str()))
@@ -58,7 +64,7 @@ fn stable(headers: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
 
 fn upstream_view(
     requests: &[RecordedRequest],
-) -> Vec<(String, String, Vec<(String, Vec<u8>)>, Vec<u8>)> {
+) -> Vec<UpstreamView> {
     requests
         .iter()
         .map(|r| {
@@ -72,7 +78,7 @@ fn upstream_view(
         .collect()
 }
 
-fn client_view(response: &Response) -> (u16, Vec<(String, Vec<u8>)>, Vec<u8>) {
+fn client_view(response: &Response) -> ClientView {
     (
         response.status,
         stable(&response.headers),
