@@ -78,7 +78,15 @@ fn wrong_type() {
 #[test]
 fn native_field_not_supported_here() {
     assert_refused(
-        json!({"grpc_service": {"envoy_grpc": {"cluster_name": "ext_authz"}}, "with_request_body": {"max_request_bytes": 1024}}),
-        "with_request_body: is not supported yet",
+        json!({"grpc_service": {"envoy_grpc": {"cluster_name": "ext_authz"}}, "encode_raw_headers": true}),
+        "encode_raw_headers: is not supported yet",
+    );
+}
+
+#[test]
+fn zero_max_request_bytes() {
+    assert_refused(
+        json!({"grpc_service": {"envoy_grpc": {"cluster_name": "ext_authz"}}, "with_request_body": {"max_request_bytes": 0}}),
+        "with_request_body.max_request_bytes: must be greater than 0",
     );
 }
