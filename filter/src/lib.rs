@@ -20,6 +20,7 @@ pub mod decision;
 pub mod header_map;
 pub mod proto;
 pub mod query;
+pub mod route;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

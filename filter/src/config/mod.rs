@@ -7,12 +7,14 @@
 
 pub mod duration;
 mod raw;
+mod route;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use crate::proto::wire;
+use crate::route::matcher::{RequestView, RouteMatch};
 
 /// The default `grpc_service.timeout`, as native: 200 ms.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
@@ -29,6 +31,50 @@ pub struct Config {
     /// `with_request_body`: when set, the body goes to the auth server.
     pub with_request_body: Option<WithRequestBody>,
     pub stat_prefix: String,
+    /// Per-route settings, first match wins; no match means the top-level settings above.
+    pub routes: Vec<Route>,
+}
+
+/// One entry of `routes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub matcher: RouteMatch,
+    pub action: RouteAction,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouteAction {
+    /// `disabled: true`: no check.
+    Disabled,
+    /// `check_settings`, already merged over the top level.
+    Check(CheckSettings),
+}
+
+/// What a check needs: where it goes, the context it carries, whether the body goes along.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckSettings {
+    pub grpc_service: GrpcService,
+    pub context_extensions: ContextExtensions,
+    pub with_request_body: Option<WithRequestBody>,
+}
+
+/// The settings a request gets: its route's, or the top-level ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Check<'a> {
+    pub grpc_service: &'a GrpcService,
+    pub context_extensions: &'a ContextExtensions,
+    pub with_request_body: Option<WithRequestBody>,
+}
+
+/// Which settings apply to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// No route matched: the top-level settings.
+    TopLevel,
+    /// `routes[i]` matched and is checked with its settings.
+    Route(usize),
+    /// The matching route is `disabled`.
+    Disabled,
 }
 
 /// How much of the request body the auth server gets, and how.
@@ -130,51 +176,7 @@ impl Config {
                 "is required: name the auth server's cluster",
             ));
         };
-        let Some(envoy_grpc) = grpc.envoy_grpc else {
-            return Err(ConfigError::new(
-                "grpc_service.envoy_grpc",
-                "is required: a wasm filter calls its auth server through an Envoy cluster",
-            ));
-        };
-        if envoy_grpc.cluster_name.is_empty() {
-            return Err(ConfigError::new(
-                "grpc_service.envoy_grpc.cluster_name",
-                "must not be empty",
-            ));
-        }
-        let timeout = grpc.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
-        if timeout.is_zero() {
-            return Err(ConfigError::new(
-                "grpc_service.timeout",
-                "must be greater than 0s",
-            ));
-        }
-        // The host takes the timeout in whole milliseconds as a u32.
-        if timeout < Duration::from_millis(1) || timeout.as_millis() > u128::from(u32::MAX) {
-            return Err(ConfigError::new(
-                "grpc_service.timeout",
-                "must be between 0.001s and 4294967.295s (the host counts whole milliseconds)",
-            ));
-        }
-        let mut initial_metadata = Vec::with_capacity(grpc.initial_metadata.len());
-        for (i, header) in grpc.initial_metadata.into_iter().enumerate() {
-            let field = format!("grpc_service.initial_metadata[{i}]");
-            if !is_header_name(header.key.as_bytes()) || header.key.starts_with(':') {
-                return Err(ConfigError::new(
-                    format!("{field}.key"),
-                    format!("{:?} is not a valid gRPC metadata key", header.key),
-                ));
-            }
-            if !is_header_value(header.value.as_bytes()) {
-                return Err(ConfigError::new(
-                    format!("{field}.value"),
-                    "must not contain NUL, CR or LF",
-                ));
-            }
-            initial_metadata.push((header.key.to_ascii_lowercase(), header.value));
-        }
-        let target = grpc_service_target(&envoy_grpc.cluster_name, &envoy_grpc.authority)?;
-
+        let grpc_service = grpc_service("grpc_service", grpc)?;
         let status_on_error = match raw.status_on_error {
             None => DEFAULT_STATUS_ON_ERROR,
             Some(status) => match u16::try_from(status.code) {
@@ -202,42 +204,203 @@ impl Config {
                 ));
             }
         }
-        let with_request_body = match raw.with_request_body {
-            None => None,
-            Some(body) if body.max_request_bytes == 0 => {
-                return Err(ConfigError::new(
-                    "with_request_body.max_request_bytes",
-                    "must be greater than 0",
-                ))
-            }
-            Some(body) => Some(WithRequestBody {
-                max_request_bytes: body.max_request_bytes,
-                allow_partial_message: body.allow_partial_message,
-                pack_as_bytes: body.pack_as_bytes,
-            }),
+        let top = CheckSettings {
+            grpc_service,
+            context_extensions: context_extensions("context_extensions", raw.context_extensions)?,
+            with_request_body: raw
+                .with_request_body
+                .map(|body| with_request_body("with_request_body", body))
+                .transpose()?,
         };
-        for key in raw.context_extensions.keys() {
-            if key.is_empty() {
-                return Err(ConfigError::new(
-                    "context_extensions",
-                    "keys must not be empty",
-                ));
-            }
-        }
+        let routes = raw
+            .routes
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| route(&format!("routes[{i}]"), r, &top))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            grpc_service: GrpcService {
-                cluster_name: envoy_grpc.cluster_name,
-                authority: envoy_grpc.authority,
-                timeout,
-                initial_metadata,
-                target,
-            },
+            grpc_service: top.grpc_service,
             failure_mode,
-            context_extensions: ContextExtensions::new(raw.context_extensions),
-            with_request_body,
+            context_extensions: top.context_extensions,
+            with_request_body: top.with_request_body,
             stat_prefix: raw.stat_prefix,
+            routes,
         })
     }
+
+    /// Whether any request may have its body sent: the top level's or a route's `with_request_body`.
+    pub fn sends_bodies(&self) -> bool {
+        self.with_request_body.is_some()
+            || self.routes.iter().any(|r| {
+                matches!(&r.action, RouteAction::Check(settings) if settings.with_request_body.is_some())
+            })
+    }
+
+    /// Picks the settings for a request: the first route whose match fits, or the top level.
+    pub fn select(&self, request: &RequestView<'_>) -> Selection {
+        match self.routes.iter().position(|r| r.matcher.matches(request)) {
+            None => Selection::TopLevel,
+            Some(i) => match self.routes[i].action {
+                RouteAction::Disabled => Selection::Disabled,
+                RouteAction::Check(_) => Selection::Route(i),
+            },
+        }
+    }
+
+    /// The settings of a selection; `None` for a disabled one.
+    pub fn check(&self, selection: Selection) -> Option<Check<'_>> {
+        let settings = match selection {
+            Selection::Disabled => return None,
+            Selection::Route(i) => match self.routes.get(i).map(|r| &r.action) {
+                Some(RouteAction::Check(settings)) => settings,
+                _ => return None,
+            },
+            Selection::TopLevel => {
+                return Some(Check {
+                    grpc_service: &self.grpc_service,
+                    context_extensions: &self.context_extensions,
+                    with_request_body: self.with_request_body,
+                })
+            }
+        };
+        Some(Check {
+            grpc_service: &settings.grpc_service,
+            context_extensions: &settings.context_extensions,
+            with_request_body: settings.with_request_body,
+        })
+    }
+}
+
+fn grpc_service(field: &str, grpc: raw::RawGrpcService) -> Result<GrpcService, ConfigError> {
+    let Some(envoy_grpc) = grpc.envoy_grpc else {
+        return Err(ConfigError::new(
+            format!("{field}.envoy_grpc"),
+            "is required: a wasm filter calls its auth server through an Envoy cluster",
+        ));
+    };
+    if envoy_grpc.cluster_name.is_empty() {
+        return Err(ConfigError::new(
+            format!("{field}.envoy_grpc.cluster_name"),
+            "must not be empty",
+        ));
+    }
+    let timeout = grpc.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
+    if timeout.is_zero() {
+        return Err(ConfigError::new(
+            format!("{field}.timeout"),
+            "must be greater than 0s",
+        ));
+    }
+    // The host takes the timeout in whole milliseconds as a u32.
+    if timeout < Duration::from_millis(1) || timeout.as_millis() > u128::from(u32::MAX) {
+        return Err(ConfigError::new(
+            format!("{field}.timeout"),
+            "must be between 0.001s and 4294967.295s (the host counts whole milliseconds)",
+        ));
+    }
+    let mut initial_metadata = Vec::with_capacity(grpc.initial_metadata.len());
+    for (i, header) in grpc.initial_metadata.into_iter().enumerate() {
+        let field = format!("{field}.initial_metadata[{i}]");
+        if !is_header_name(header.key.as_bytes()) || header.key.starts_with(':') {
+            return Err(ConfigError::new(
+                format!("{field}.key"),
+                format!("{:?} is not a valid gRPC metadata key", header.key),
+            ));
+        }
+        if !is_header_value(header.value.as_bytes()) {
+            return Err(ConfigError::new(
+                format!("{field}.value"),
+                "must not contain NUL, CR or LF",
+            ));
+        }
+        initial_metadata.push((header.key.to_ascii_lowercase(), header.value));
+    }
+    let target = grpc_service_target(field, &envoy_grpc.cluster_name, &envoy_grpc.authority)?;
+    Ok(GrpcService {
+        cluster_name: envoy_grpc.cluster_name,
+        authority: envoy_grpc.authority,
+        timeout,
+        initial_metadata,
+        target,
+    })
+}
+
+fn with_request_body(
+    field: &str,
+    body: raw::RawWithRequestBody,
+) -> Result<WithRequestBody, ConfigError> {
+    if body.max_request_bytes == 0 {
+        return Err(ConfigError::new(
+            format!("{field}.max_request_bytes"),
+            "must be greater than 0",
+        ));
+    }
+    Ok(WithRequestBody {
+        max_request_bytes: body.max_request_bytes,
+        allow_partial_message: body.allow_partial_message,
+        pack_as_bytes: body.pack_as_bytes,
+    })
+}
+
+fn context_extensions(
+    field: &str,
+    entries: BTreeMap<String, String>,
+) -> Result<ContextExtensions, ConfigError> {
+    if entries.keys().any(String::is_empty) {
+        return Err(ConfigError::new(field, "keys must not be empty"));
+    }
+    Ok(ContextExtensions::new(entries))
+}
+
+/// One `routes` entry, its settings merged over the top level's.
+fn route(field: &str, raw: route::RawRoute, top: &CheckSettings) -> Result<Route, ConfigError> {
+    let matcher = route::route_match(&format!("{field}.match"), raw.route_match)?;
+    let action = match (raw.disabled, raw.check_settings) {
+        (true, Some(_)) => {
+            return Err(ConfigError::new(
+                field,
+                "takes disabled or check_settings, not both",
+            ))
+        }
+        (true, None) => RouteAction::Disabled,
+        (false, None) => RouteAction::Check(top.clone()),
+        (false, Some(settings)) => {
+            let field = format!("{field}.check_settings");
+            let mut extensions = top.context_extensions.entries.clone();
+            let own = context_extensions(
+                &format!("{field}.context_extensions"),
+                settings.context_extensions,
+            )?;
+            extensions.extend(own.entries);
+            let body = match (
+                settings.disable_request_body_buffering,
+                settings.with_request_body,
+            ) {
+                (true, Some(_)) => {
+                    return Err(ConfigError::new(
+                        &field,
+                        "takes disable_request_body_buffering or with_request_body, not both",
+                    ))
+                }
+                (true, None) => None,
+                (false, Some(body)) => Some(with_request_body(
+                    &format!("{field}.with_request_body"),
+                    body,
+                )?),
+                (false, None) => top.with_request_body,
+            };
+            let grpc_service = match settings.grpc_service {
+                Some(grpc) => grpc_service(&format!("{field}.grpc_service"), grpc)?,
+                None => top.grpc_service.clone(),
+            };
+            RouteAction::Check(CheckSettings {
+                grpc_service,
+                context_extensions: ContextExtensions::new(extensions),
+                with_request_body: body,
+            })
+        }
+    };
+    Ok(Route { matcher, action })
 }
 
 /// The JSON Schema of the plugin configuration, derived from the serde types that parse it
@@ -251,7 +414,11 @@ pub fn json_schema() -> schemars::Schema {
 ///
 /// The SDK's `dispatch_grpc_call` takes the target as `&str`, so the bytes must be UTF-8. They are
 /// whenever every length prefix is one byte (below 128), which bounds the two names together.
-fn grpc_service_target(cluster_name: &str, authority: &str) -> Result<String, ConfigError> {
+fn grpc_service_target(
+    field: &str,
+    cluster_name: &str,
+    authority: &str,
+) -> Result<String, ConfigError> {
     let mut envoy_grpc = Vec::new();
     wire::bytes_field(&mut envoy_grpc, 1, cluster_name.as_bytes());
     wire::bytes_field(&mut envoy_grpc, 2, authority.as_bytes());
@@ -259,7 +426,7 @@ fn grpc_service_target(cluster_name: &str, authority: &str) -> Result<String, Co
     wire::bytes_field(&mut service, 1, &envoy_grpc);
     String::from_utf8(service).map_err(|_| {
         ConfigError::new(
-            "grpc_service.envoy_grpc",
+            format!("{field}.envoy_grpc"),
             format!(
                 "cluster_name and authority together are {} bytes; at most {MAX_TARGET_NAMES} fit",
                 cluster_name.len() + authority.len()

@@ -44,6 +44,9 @@ pub struct RawConfig {
     #[serde(default, alias = "withRequestBody")]
     pub with_request_body: Option<RawWithRequestBody>,
     /// Counters are named `ext_authz.<stat_prefix>.<name>`.
+    /// Per-route settings: the first entry whose `match` fits applies (see `config::route`).
+    #[serde(default)]
+    pub routes: Vec<super::route::RawRoute>,
     #[serde(default, alias = "statPrefix")]
     pub stat_prefix: String,
     /// Only "V3" exists; accepted so that native configs move over unchanged.

@@ -126,6 +126,7 @@ fn issue_config_parses_to_the_expected_config() {
         context_extensions: ContextExtensions::new(entries.clone()),
         with_request_body: None,
         stat_prefix: "authz".into(),
+        routes: vec![],
     };
     assert_eq!(config, expected);
 

@@ -16,10 +16,11 @@ use super::apply;
 use super::host::{self, Headers, LogLevel};
 use super::root::Plugin;
 use crate::check_request::{self, RequestAttributes, RequestBody, SocketAddress};
-use crate::config::WithRequestBody;
+use crate::config::{Check, Selection, WithRequestBody};
 use crate::decision::{CheckError, Decision, HeaderMutation, LocalReply, Verdict, DETAILS_ERROR};
 use crate::header_map;
 use crate::proto::{AUTHORIZATION_SERVICE, CHECK_METHOD};
+use crate::route::matcher::RequestView;
 
 /// What native's buffer limit answers when a body is over `max_request_bytes`.
 const PAYLOAD_TOO_LARGE: u16 = 413;
@@ -41,6 +42,8 @@ pub struct ExtAuthz {
     context_id: u32,
     plugin: Rc<Plugin>,
     state: State,
+    /// Which settings apply: the matching route's, or the top level's.
+    selection: Selection,
     /// Body bytes buffered so far, as the last body callback reported.
     buffered: usize,
     /// From an allowing answer, for the response the client gets.
@@ -53,6 +56,7 @@ impl ExtAuthz {
             context_id,
             plugin,
             state: State::Start,
+            selection: Selection::TopLevel,
             buffered: 0,
             response_headers: Vec::new(),
         }
@@ -60,8 +64,8 @@ impl ExtAuthz {
 
     /// Sends the Check call (with the body, if any) and holds the request, or decides at once
     /// when the call cannot be made.
-    fn check(&mut self, body: Option<RequestBody<'_>>) -> Action {
-        match self.dispatch(body) {
+    fn check(&mut self, headers: &[(&[u8], &[u8])], body: Option<RequestBody<'_>>) -> Action {
+        match self.dispatch(headers, body) {
             Ok(_token) => {
                 self.state = State::Checking;
                 Action::Pause
@@ -70,16 +74,20 @@ impl ExtAuthz {
         }
     }
 
-    /// Gathers the request's attributes, encodes the CheckRequest and sends it.
-    fn dispatch(&self, body: Option<RequestBody<'_>>) -> Result<u32, CheckError> {
-        let unreadable = |what: &str, status: u32| {
-            CheckError::Malformed(format!("cannot read {what} (host status {status})"))
-        };
-        let map =
-            host::header_map(Headers::Request).map_err(|s| unreadable("the request headers", s))?;
-        let Some(headers) = header_map::parse(&map) else {
+    /// The settings that apply to this request.
+    fn settings(&self) -> Option<Check<'_>> {
+        self.plugin.config.check(self.selection)
+    }
+
+    /// Gathers the rest of the request's attributes, encodes the CheckRequest and sends it.
+    fn dispatch(
+        &self,
+        headers: &[(&[u8], &[u8])],
+        body: Option<RequestBody<'_>>,
+    ) -> Result<u32, CheckError> {
+        let Some(settings) = self.settings() else {
             return Err(CheckError::Malformed(
-                "the host's header map is malformed".to_owned(),
+                "no settings for a disabled route".to_owned(),
             ));
         };
         // Missing properties leave their fields empty, as native leaves them for an unknown peer.
@@ -87,16 +95,15 @@ impl ExtAuthz {
         let destination = host::property(&["destination", "address"]).ok().flatten();
         let protocol = host::property(&["request", "protocol"]).ok().flatten();
         let attributes = RequestAttributes {
-            headers: &headers,
+            headers,
             source: source.as_deref().map(SocketAddress::parse),
             destination: destination.as_deref().map(SocketAddress::parse),
             protocol: protocol.as_deref().unwrap_or_default(),
             time: host::now().unwrap_or_default(),
             body,
         };
-        let config = &self.plugin.config;
-        let message = check_request::encode(&attributes, &config.context_extensions.encoded);
-        let grpc = &config.grpc_service;
+        let message = check_request::encode(&attributes, &settings.context_extensions.encoded);
+        let grpc = settings.grpc_service;
         let metadata: Vec<(&str, &[u8])> = grpc
             .initial_metadata
             .iter()
@@ -130,7 +137,13 @@ impl ExtAuthz {
             buffered: self.buffered as u64,
             pack_as_bytes: settings.pack_as_bytes,
         };
-        self.check(Some(body))
+        match request_headers() {
+            Ok(map) => match header_map::parse(&map) {
+                Some(headers) => self.check(&headers, Some(body)),
+                None => self.decide(Decision::Error(malformed_header_map())),
+            },
+            Err(error) => self.decide(Decision::Error(error)),
+        }
     }
 
     /// Counts and applies a decision. `Continue` means the request may go on.
@@ -208,9 +221,23 @@ impl Context for ExtAuthz {
 
 impl HttpContext for ExtAuthz {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let map = match request_headers() {
+            Ok(map) => map,
+            Err(error) => return self.decide(Decision::Error(error)),
+        };
+        let Some(headers) = header_map::parse(&map) else {
+            return self.decide(Decision::Error(malformed_header_map()));
+        };
+        self.selection = self.plugin.config.select(&RequestView::new(&headers));
+        let Some(settings) = self.settings() else {
+            // A disabled route: no check, no hold.
+            self.plugin.stats.record_disabled();
+            self.state = State::Decided;
+            return Action::Continue;
+        };
         // Without a body to wait for, the check goes out at once.
-        if self.plugin.config.with_request_body.is_none() || end_of_stream {
-            return self.check(None);
+        if settings.with_request_body.is_none() || end_of_stream {
+            return self.check(&headers, None);
         }
         self.state = State::Buffering;
         self.plugin
@@ -252,7 +279,10 @@ impl HttpContext for ExtAuthz {
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        match (self.state, self.plugin.config.with_request_body) {
+        match (
+            self.state,
+            self.settings().and_then(|s| s.with_request_body),
+        ) {
             // Trailers end the body: what is buffered is all there is.
             (State::Buffering, Some(settings)) => self.check_body(settings),
             _ => self.hold(),
@@ -265,6 +295,18 @@ impl HttpContext for ExtAuthz {
         }
         Action::Continue
     }
+}
+
+fn request_headers() -> Result<Vec<u8>, CheckError> {
+    host::header_map(Headers::Request).map_err(|status| {
+        CheckError::Malformed(format!(
+            "cannot read the request headers (host status {status})"
+        ))
+    })
+}
+
+fn malformed_header_map() -> CheckError {
+    CheckError::Malformed("the host's header map is malformed".to_owned())
 }
 
 /// The context of a plugin whose configuration was refused: every request fails closed.

@@ -71,7 +71,7 @@ impl RootContext for ExtAuthzRoot {
                 config.grpc_service.cluster_name, config.grpc_service.timeout
             ),
         );
-        if config.with_request_body.is_some() {
+        if config.sends_bodies() {
             if let Err(status) = host::set_tick_period(body_watch::TICK) {
                 host::log(
                     LogLevel::Warn,

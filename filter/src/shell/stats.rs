@@ -10,6 +10,7 @@ pub struct Stats {
     denied: u32,
     error: u32,
     failure_mode_allowed: u32,
+    disabled: u32,
 }
 
 impl Stats {
@@ -25,7 +26,13 @@ impl Stats {
             denied: counter("denied")?,
             error: counter("error")?,
             failure_mode_allowed: counter("failure_mode_allowed")?,
+            disabled: counter("disabled")?,
         })
+    }
+
+    /// A request a `disabled` route let through unchecked.
+    pub fn record_disabled(&self) {
+        host::increment(self.disabled);
     }
 
     /// Counts a decision as native does: an error let through counts as error and as allowed.
