@@ -90,6 +90,8 @@ pub enum CheckError {
     Grpc { status: u32, message: String },
     /// The answer could not be decoded, or asked for something invalid.
     Malformed(String),
+    /// The HTTP auth server answered with a 5xx status: its own failure, as native reads it.
+    ServerError(u16),
     /// `with_request_body` is set but Envoy delivers no body to the filter: the Wasm PluginConfig
     /// lacks `allow_on_headers_stop_iteration: true`.
     BodyNotDelivered,
@@ -107,6 +109,7 @@ impl std::fmt::Display for CheckError {
             Self::Dispatch(status) => write!(f, "the host refused the gRPC call (status {status})"),
             Self::Grpc { status, message } => write!(f, "gRPC status {status}: {message}"),
             Self::Malformed(why) => write!(f, "malformed CheckResponse: {why}"),
+            Self::ServerError(status) => write!(f, "the HTTP auth server answered {status}"),
             Self::BodyNotDelivered => write!(
                 f,
                 "no request body arrived for with_request_body: set allow_on_headers_stop_iteration: true in the Wasm PluginConfig"

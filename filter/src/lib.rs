@@ -9,6 +9,8 @@
 //! - [`check_request`]: a request's attributes to CheckRequest bytes;
 //! - [`decision`]: CheckResponse bytes to a [`decision::Decision`], and the failure mode to a
 //!   [`decision::Verdict`];
+//! - [`http_check`]: the request to an `http_service` server, and what its answer means;
+//! - [`route`]: which settings a request gets;
 //! - [`query`]: query parameter rewriting; [`header_map`]: the ABI's map format;
 //! - [`body_watch`]: the bound on waiting for body callbacks that may never come;
 //! - `shell` (wasm32 only): the root and HTTP contexts and the host calls.
@@ -18,6 +20,7 @@ pub mod check_request;
 pub mod config;
 pub mod decision;
 pub mod header_map;
+pub mod http_check;
 pub mod proto;
 pub mod query;
 pub mod route;

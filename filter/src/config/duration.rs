@@ -8,7 +8,15 @@ use serde::de::{self, Deserialize, Deserializer};
 
 /// A non-negative duration parsed from protobuf JSON's `"<seconds>[.<fraction>]s"` form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProtoDuration(pub Duration);
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ProtoDuration(
+    /// A protobuf JSON duration: seconds with up to nine decimals and an `s`, such as "0.25s".
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "String", pattern(r"^[0-9]+(\.[0-9]{1,9})?s$"))
+    )]
+    pub Duration,
+);
 
 impl<'de> Deserialize<'de> for ProtoDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -6,8 +6,11 @@
 //! Every error names the field it is about, as a path such as `grpc_service.timeout`.
 
 pub mod duration;
+pub mod http_service;
 mod raw;
 mod route;
+
+pub use http_service::HttpService;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -24,7 +27,8 @@ pub const DEFAULT_STATUS_ON_ERROR: u16 = 403;
 /// A validated plugin configuration, shared by every request of a plugin instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    pub grpc_service: GrpcService,
+    /// The top-level auth server.
+    pub service: Service,
     pub failure_mode: FailureMode,
     /// Encoded once here, copied into every CheckRequest: the `context_extensions` map entries.
     pub context_extensions: ContextExtensions,
@@ -50,10 +54,41 @@ pub enum RouteAction {
     Check(CheckSettings),
 }
 
+/// The authorization server a check goes to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Service {
+    Grpc(GrpcService),
+    Http(HttpService),
+}
+
+impl Service {
+    pub fn grpc(&self) -> Option<&GrpcService> {
+        match self {
+            Self::Grpc(grpc) => Some(grpc),
+            Self::Http(_) => None,
+        }
+    }
+
+    /// The cluster the check goes to, for logs.
+    pub fn cluster(&self) -> &str {
+        match self {
+            Self::Grpc(grpc) => &grpc.cluster_name,
+            Self::Http(http) => &http.cluster,
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        match self {
+            Self::Grpc(grpc) => grpc.timeout,
+            Self::Http(http) => http.timeout,
+        }
+    }
+}
+
 /// What a check needs: where it goes, the context it carries, whether the body goes along.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckSettings {
-    pub grpc_service: GrpcService,
+    pub service: Service,
     pub context_extensions: ContextExtensions,
     pub with_request_body: Option<WithRequestBody>,
 }
@@ -61,7 +96,7 @@ pub struct CheckSettings {
 /// The settings a request gets: its route's, or the top-level ones.
 #[derive(Debug, Clone, Copy)]
 pub struct Check<'a> {
-    pub grpc_service: &'a GrpcService,
+    pub service: &'a Service,
     pub context_extensions: &'a ContextExtensions,
     pub with_request_body: Option<WithRequestBody>,
 }
@@ -170,13 +205,22 @@ impl Config {
     }
 
     fn validate(raw: raw::RawConfig) -> Result<Self, ConfigError> {
-        let Some(grpc) = raw.grpc_service else {
-            return Err(ConfigError::new(
-                "grpc_service",
-                "is required: name the auth server's cluster",
-            ));
+        let service = match (raw.grpc_service, raw.http_service) {
+            (Some(grpc), None) => Service::Grpc(grpc_service("grpc_service", grpc)?),
+            (None, Some(http)) => Service::Http(http_service::http_service("http_service", http)?),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "http_service",
+                    "cannot be set beside grpc_service: name one auth server",
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "grpc_service",
+                    "is required (or http_service): name the auth server's cluster",
+                ))
+            }
         };
-        let grpc_service = grpc_service("grpc_service", grpc)?;
         let status_on_error = match raw.status_on_error {
             None => DEFAULT_STATUS_ON_ERROR,
             Some(status) => match u16::try_from(status.code) {
@@ -205,7 +249,7 @@ impl Config {
             }
         }
         let top = CheckSettings {
-            grpc_service,
+            service,
             context_extensions: context_extensions("context_extensions", raw.context_extensions)?,
             with_request_body: raw
                 .with_request_body
@@ -219,7 +263,7 @@ impl Config {
             .map(|(i, r)| route(&format!("routes[{i}]"), r, &top))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            grpc_service: top.grpc_service,
+            service: top.service,
             failure_mode,
             context_extensions: top.context_extensions,
             with_request_body: top.with_request_body,
@@ -257,14 +301,14 @@ impl Config {
             },
             Selection::TopLevel => {
                 return Some(Check {
-                    grpc_service: &self.grpc_service,
+                    service: &self.service,
                     context_extensions: &self.context_extensions,
                     with_request_body: self.with_request_body,
                 })
             }
         };
         Some(Check {
-            grpc_service: &settings.grpc_service,
+            service: &settings.service,
             context_extensions: &settings.context_extensions,
             with_request_body: settings.with_request_body,
         })
@@ -389,12 +433,24 @@ fn route(field: &str, raw: route::RawRoute, top: &CheckSettings) -> Result<Route
                 )?),
                 (false, None) => top.with_request_body,
             };
-            let grpc_service = match settings.grpc_service {
-                Some(grpc) => grpc_service(&format!("{field}.grpc_service"), grpc)?,
-                None => top.grpc_service.clone(),
+            let service = match (settings.grpc_service, settings.http_service) {
+                (Some(grpc), None) => {
+                    Service::Grpc(grpc_service(&format!("{field}.grpc_service"), grpc)?)
+                }
+                (None, Some(http)) => Service::Http(http_service::http_service(
+                    &format!("{field}.http_service"),
+                    http,
+                )?),
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(
+                        format!("{field}.http_service"),
+                        "cannot be set beside grpc_service",
+                    ))
+                }
+                (None, None) => top.service.clone(),
             };
             RouteAction::Check(CheckSettings {
-                grpc_service,
+                service,
                 context_extensions: ContextExtensions::new(extensions),
                 with_request_body: body,
             })

@@ -13,10 +13,14 @@ use super::ConfigError;
 /// The plugin configuration: a subset of Envoy's native ExtAuthz filter config, same field names.
 #[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "schema", schemars(extend("required" = ["grpc_service"])))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(extend("oneOf" = [{"required": ["grpc_service"]}, {"required": ["http_service"]}]))
+)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// The authorization server: an Envoy cluster speaking envoy.service.auth.v3 gRPC.
+    /// Exactly one of grpc_service and http_service.
     #[serde(default, alias = "grpcService")]
     #[cfg_attr(feature = "schema", schemars(required))]
     pub grpc_service: Option<RawGrpcService>,
@@ -43,10 +47,13 @@ pub struct RawConfig {
     /// `allow_on_headers_stop_iteration: true` in the Wasm PluginConfig (see the README).
     #[serde(default, alias = "withRequestBody")]
     pub with_request_body: Option<RawWithRequestBody>,
-    /// Counters are named `ext_authz.<stat_prefix>.<name>`.
+    /// A plain HTTP authorization server instead of a gRPC one (see `config::http_service`).
+    #[serde(default, alias = "httpService")]
+    pub http_service: Option<super::http_service::RawHttpService>,
     /// Per-route settings: the first entry whose `match` fits applies (see `config::route`).
     #[serde(default)]
     pub routes: Vec<super::route::RawRoute>,
+    /// Counters are named `ext_authz.<stat_prefix>.<name>`.
     #[serde(default, alias = "statPrefix")]
     pub stat_prefix: String,
     /// Only "V3" exists; accepted so that native configs move over unchanged.
@@ -84,10 +91,6 @@ pub struct RawGrpcService {
     /// The deadline of one Check call, as protobuf JSON writes durations ("0.25s"). Default 0.2s;
     /// between 0.001s and 4294967.295s.
     #[serde(default)]
-    #[cfg_attr(
-        feature = "schema",
-        schemars(with = "Option<String>", pattern(r"^[0-9]+(\.[0-9]{1,9})?s$"))
-    )]
     pub timeout: Option<ProtoDuration>,
     /// gRPC metadata sent with every Check call.
     #[serde(default, alias = "initialMetadata")]
@@ -138,7 +141,6 @@ pub struct RawHttpStatus {
 
 /// Native ExtAuthz fields that this filter refuses, and why. Keys in snake_case.
 const REFUSED_FIELDS: &[(&str, &str)] = &[
-    ("http_service", "is not supported yet: use grpc_service"),
     (
         "clear_route_cache",
         "is not supported: a wasm filter cannot clear the route cache",

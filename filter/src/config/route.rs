@@ -126,9 +126,12 @@ pub struct RawCheckSettings {
     pub disable_request_body_buffering: bool,
     #[serde(default, alias = "withRequestBody")]
     pub with_request_body: Option<RawWithRequestBody>,
-    /// Another auth server for these requests.
+    /// Another gRPC auth server for these requests.
     #[serde(default, alias = "grpcService")]
     pub grpc_service: Option<RawGrpcService>,
+    /// Another HTTP auth server for these requests.
+    #[serde(default, alias = "httpService")]
+    pub http_service: Option<super::http_service::RawHttpService>,
 }
 
 pub fn route_match(field: &str, raw: RawRouteMatch) -> Result<RouteMatch, ConfigError> {
@@ -205,7 +208,7 @@ fn regex_field(field: &str, pattern: &str) -> Result<Regex, ConfigError> {
     full_match_regex(pattern).map_err(|reason| ConfigError::new(field, reason))
 }
 
-fn string_match(field: &str, raw: RawStringMatcher) -> Result<StringMatch, ConfigError> {
+pub(super) fn string_match(field: &str, raw: RawStringMatcher) -> Result<StringMatch, ConfigError> {
     let mut kinds = Vec::new();
     if let Some(s) = raw.exact {
         kinds.push(StringMatchKind::Exact(s));

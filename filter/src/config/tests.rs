@@ -110,7 +110,7 @@ fn issue_config_parses_to_the_expected_config() {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
     let expected = Config {
-        grpc_service: GrpcService {
+        service: Service::Grpc(GrpcService {
             cluster_name: "ext-authz".into(),
             authority: "authz.internal".into(),
             timeout: Duration::from_millis(500),
@@ -118,8 +118,8 @@ fn issue_config_parses_to_the_expected_config() {
                 ("x-tenant".into(), "acme".into()),
                 ("x-empty".into(), String::new()),
             ],
-            target: config.grpc_service.target.clone(),
-        },
+            target: config.service.grpc().unwrap().target.clone(),
+        }),
         failure_mode: FailureMode::Deny {
             status_on_error: 503,
         },
@@ -130,7 +130,7 @@ fn issue_config_parses_to_the_expected_config() {
     };
     assert_eq!(config, expected);
 
-    let envoy_grpc = decode_target(&config.grpc_service.target);
+    let envoy_grpc = decode_target(&config.service.grpc().unwrap().target);
     assert_eq!(envoy_grpc.cluster_name, "ext-authz");
     assert_eq!(envoy_grpc.authority, "authz.internal");
 
@@ -141,11 +141,14 @@ fn issue_config_parses_to_the_expected_config() {
 #[test]
 fn minimal_config_takes_native_defaults() {
     let config = parse(MINIMAL);
-    assert_eq!(config.grpc_service.cluster_name, "ext-authz");
-    assert_eq!(config.grpc_service.authority, "");
-    assert_eq!(config.grpc_service.timeout, Duration::from_millis(200));
-    assert_eq!(config.grpc_service.timeout, DEFAULT_TIMEOUT);
-    assert!(config.grpc_service.initial_metadata.is_empty());
+    assert_eq!(config.service.grpc().unwrap().cluster_name, "ext-authz");
+    assert_eq!(config.service.grpc().unwrap().authority, "");
+    assert_eq!(
+        config.service.grpc().unwrap().timeout,
+        Duration::from_millis(200)
+    );
+    assert_eq!(config.service.grpc().unwrap().timeout, DEFAULT_TIMEOUT);
+    assert!(config.service.grpc().unwrap().initial_metadata.is_empty());
     assert_eq!(
         config.failure_mode,
         FailureMode::Deny {
@@ -156,7 +159,7 @@ fn minimal_config_takes_native_defaults() {
     assert!(config.context_extensions.entries.is_empty());
     assert!(config.context_extensions.encoded.is_empty());
 
-    let envoy_grpc = decode_target(&config.grpc_service.target);
+    let envoy_grpc = decode_target(&config.service.grpc().unwrap().target);
     assert_eq!(envoy_grpc.cluster_name, "ext-authz");
     assert_eq!(envoy_grpc.authority, "");
 }
@@ -296,8 +299,8 @@ fn timeouts() {
         parse(&with_grpc_service(&format!(
             r#"{{"envoy_grpc": {{"cluster_name": "c"}}, "timeout": "{t}"}}"#
         )))
-        .grpc_service
-        .timeout
+        .service
+        .timeout()
     };
     assert_eq!(timeout("0.25s"), Duration::from_millis(250));
     assert_eq!(timeout("2s"), Duration::from_secs(2));
@@ -482,9 +485,9 @@ fn refused_native_fields_name_their_reason() {
         "not supported",
     );
     assert_refused(
-        &with_top(r#""http_service": {}"#),
+        &with_top(r#""http_service": {"server_uri": {"uri": "http://a", "cluster": "a"}}"#),
         "http_service",
-        "use grpc_service",
+        "beside grpc_service",
     );
     assert_refused(
         &with_top(r#""clearRouteCache": true"#),
@@ -499,9 +502,9 @@ fn refused_native_fields_name_their_reason() {
     );
     // Refused before a missing grpc_service is reported: the more specific reason wins.
     assert_refused(
-        r#"{"http_service": {}}"#,
-        "http_service",
-        "use grpc_service",
+        r#"{"clear_route_cache": true}"#,
+        "clear_route_cache",
+        "route cache",
     );
 }
 
@@ -580,7 +583,7 @@ fn initial_metadata() {
         r#"{"key": "X-Api-Key", "value": "s3cr3t"}, {"key": "x-b3-flags", "value": "1"}"#,
     ));
     assert_eq!(
-        config.grpc_service.initial_metadata,
+        config.service.grpc().unwrap().initial_metadata,
         vec![
             ("x-api-key".to_owned(), "s3cr3t".to_owned()),
             ("x-b3-flags".to_owned(), "1".to_owned())
@@ -659,10 +662,10 @@ fn target_decodes_as_envoy_grpc_service() {
             "authority": "ext-authz.ns.svc.cluster.local"}}}"#,
     );
     assert_eq!(
-        config.grpc_service.cluster_name,
+        config.service.grpc().unwrap().cluster_name,
         "outbound|9000||ext-authz.ns.svc.cluster.local"
     );
-    let envoy_grpc = decode_target(&config.grpc_service.target);
+    let envoy_grpc = decode_target(&config.service.grpc().unwrap().target);
     assert_eq!(
         envoy_grpc.cluster_name,
         "outbound|9000||ext-authz.ns.svc.cluster.local"
@@ -673,7 +676,7 @@ fn target_decodes_as_envoy_grpc_service() {
     let istio = parse(
         r#"{"grpc_service": {"envoy_grpc": {"cluster_name": "outbound|9000||ext-authz.ns.svc.cluster.local"}}}"#,
     );
-    let envoy_grpc = decode_target(&istio.grpc_service.target);
+    let envoy_grpc = decode_target(&istio.service.grpc().unwrap().target);
     assert_eq!(
         envoy_grpc.cluster_name,
         "outbound|9000||ext-authz.ns.svc.cluster.local"
@@ -693,7 +696,7 @@ fn target_names_are_bounded_by_utf8() {
         let cluster = "c".repeat(cluster_len);
         let authority = "a".repeat(MAX_TARGET_NAMES - cluster_len);
         let config = parse(&config_for(&cluster, &authority));
-        let envoy_grpc = decode_target(&config.grpc_service.target);
+        let envoy_grpc = decode_target(&config.service.grpc().unwrap().target);
         assert_eq!(
             (envoy_grpc.cluster_name, envoy_grpc.authority),
             (cluster, authority)
@@ -703,7 +706,7 @@ fn target_names_are_bounded_by_utf8() {
     let cluster = format!("{}é", "c".repeat(MAX_TARGET_NAMES - 3));
     let config = parse(&config_for(&cluster, "a"));
     assert_eq!(
-        decode_target(&config.grpc_service.target).cluster_name,
+        decode_target(&config.service.grpc().unwrap().target).cluster_name,
         cluster
     );
 

@@ -17,6 +17,8 @@ const EMPTY: u32 = 7;
 // proxy-wasm ABI 0.2.1 enums.
 const MAP_REQUEST_HEADERS: u32 = 0;
 const MAP_RESPONSE_HEADERS: u32 = 2;
+const MAP_HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
+const BUFFER_HTTP_CALL_RESPONSE_BODY: u32 = 4;
 const BUFFER_REQUEST_BODY: u32 = 0;
 const BUFFER_GRPC_RECEIVE: u32 = 5;
 const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
@@ -28,6 +30,8 @@ const METRIC_COUNTER: u32 = 0;
 pub enum Headers {
     Request,
     Response,
+    /// The answer to an `http_service` call, in its callback.
+    HttpCallResponse,
 }
 
 impl Headers {
@@ -35,6 +39,7 @@ impl Headers {
         match self {
             Self::Request => MAP_REQUEST_HEADERS,
             Self::Response => MAP_RESPONSE_HEADERS,
+            Self::HttpCallResponse => MAP_HTTP_CALL_RESPONSE_HEADERS,
         }
     }
 }
@@ -192,6 +197,13 @@ pub fn set_tick_period(period: std::time::Duration) -> Result<(), HostStatus> {
     let millis = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
     // SAFETY: no pointers.
     check(unsafe { proxy_set_tick_period_milliseconds(millis) })
+}
+
+/// The body of an `http_service` answer, in its callback.
+pub fn http_call_response_body(size: usize) -> Result<Vec<u8>, HostStatus> {
+    // SAFETY: the host writes a pointer and a size.
+    fetch(|d, s| unsafe { proxy_get_buffer_bytes(BUFFER_HTTP_CALL_RESPONSE_BODY, 0, size, d, s) })
+        .map(Option::unwrap_or_default)
 }
 
 pub fn grpc_response(size: usize) -> Result<Vec<u8>, HostStatus> {

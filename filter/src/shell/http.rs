@@ -16,11 +16,11 @@ use super::apply;
 use super::host::{self, Headers, LogLevel};
 use super::root::Plugin;
 use crate::check_request::{self, RequestAttributes, RequestBody, SocketAddress};
-use crate::config::{Check, Selection, WithRequestBody};
+use crate::config::{Check, GrpcService, HttpService, Selection, Service, WithRequestBody};
 use crate::decision::{CheckError, Decision, HeaderMutation, LocalReply, Verdict, DETAILS_ERROR};
-use crate::header_map;
 use crate::proto::{AUTHORIZATION_SERVICE, CHECK_METHOD};
 use crate::route::matcher::RequestView;
+use crate::{header_map, http_check};
 
 /// What native's buffer limit answers when a body is over `max_request_bytes`.
 const PAYLOAD_TOO_LARGE: u16 = 413;
@@ -90,34 +90,10 @@ impl ExtAuthz {
                 "no settings for a disabled route".to_owned(),
             ));
         };
-        // Missing properties leave their fields empty, as native leaves them for an unknown peer.
-        let source = host::property(&["source", "address"]).ok().flatten();
-        let destination = host::property(&["destination", "address"]).ok().flatten();
-        let protocol = host::property(&["request", "protocol"]).ok().flatten();
-        let attributes = RequestAttributes {
-            headers,
-            source: source.as_deref().map(SocketAddress::parse),
-            destination: destination.as_deref().map(SocketAddress::parse),
-            protocol: protocol.as_deref().unwrap_or_default(),
-            time: host::now().unwrap_or_default(),
-            body,
-        };
-        let message = check_request::encode(&attributes, &settings.context_extensions.encoded);
-        let grpc = settings.grpc_service;
-        let metadata: Vec<(&str, &[u8])> = grpc
-            .initial_metadata
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_bytes()))
-            .collect();
-        proxy_wasm::hostcalls::dispatch_grpc_call(
-            &grpc.target,
-            AUTHORIZATION_SERVICE,
-            CHECK_METHOD,
-            metadata,
-            Some(&message),
-            grpc.timeout,
-        )
-        .map_err(|status| CheckError::Dispatch(status as u32))
+        match settings.service {
+            Service::Grpc(grpc) => dispatch_grpc(grpc, settings, headers, body),
+            Service::Http(http) => dispatch_http(http, headers, body),
+        }
     }
 
     /// Reads what is buffered and checks it: the whole body, or its first `max_request_bytes`.
@@ -195,6 +171,32 @@ impl Drop for ExtAuthz {
 }
 
 impl Context for ExtAuthz {
+    fn on_http_call_response(
+        &mut self,
+        _token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if self.state != State::Checking {
+            return;
+        }
+        let Some(Service::Http(http)) = self.settings().map(|s| s.service) else {
+            return;
+        };
+        // A call that failed (reset, timeout, no such cluster) arrives with no headers: no
+        // :status, so an error.
+        let map = host::header_map(Headers::HttpCallResponse).unwrap_or_default();
+        let body = host::http_call_response_body(body_size).unwrap_or_default();
+        let decision = match header_map::parse(&map) {
+            Some(headers) => http_check::decision(http, &headers, body),
+            None => Decision::Error(malformed_header_map()),
+        };
+        if self.decide(decision) == Action::Continue {
+            apply::resume(self.context_id);
+        }
+    }
+
     fn on_grpc_call_response(&mut self, _token_id: u32, status_code: u32, response_size: usize) {
         if self.state != State::Checking {
             return;
@@ -295,6 +297,70 @@ impl HttpContext for ExtAuthz {
         }
         Action::Continue
     }
+}
+
+/// Encodes the CheckRequest and sends it to the gRPC server.
+fn dispatch_grpc(
+    grpc: &GrpcService,
+    settings: Check<'_>,
+    headers: &[(&[u8], &[u8])],
+    body: Option<RequestBody<'_>>,
+) -> Result<u32, CheckError> {
+    // Missing properties leave their fields empty, as native leaves them for an unknown peer.
+    let source = host::property(&["source", "address"]).ok().flatten();
+    let destination = host::property(&["destination", "address"]).ok().flatten();
+    let protocol = host::property(&["request", "protocol"]).ok().flatten();
+    let attributes = RequestAttributes {
+        headers,
+        source: source.as_deref().map(SocketAddress::parse),
+        destination: destination.as_deref().map(SocketAddress::parse),
+        protocol: protocol.as_deref().unwrap_or_default(),
+        time: host::now().unwrap_or_default(),
+        body,
+    };
+    let message = check_request::encode(&attributes, &settings.context_extensions.encoded);
+    let metadata: Vec<(&str, &[u8])> = grpc
+        .initial_metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()))
+        .collect();
+    proxy_wasm::hostcalls::dispatch_grpc_call(
+        &grpc.target,
+        AUTHORIZATION_SERVICE,
+        CHECK_METHOD,
+        metadata,
+        Some(&message),
+        grpc.timeout,
+    )
+    .map_err(|status| CheckError::Dispatch(status as u32))
+}
+
+/// Sends the authorization request to the HTTP server.
+fn dispatch_http(
+    http: &HttpService,
+    headers: &[(&[u8], &[u8])],
+    body: Option<RequestBody<'_>>,
+) -> Result<u32, CheckError> {
+    let bytes = body.map(|b| b.bytes).unwrap_or_default();
+    let request = http_check::request_headers(http, headers, bytes.len());
+    // The SDK takes header values as text; bytes that are not UTF-8 cannot cross as they are.
+    let values: Vec<String> = request
+        .iter()
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    let pairs: Vec<(&str, &str)> = request
+        .iter()
+        .zip(&values)
+        .map(|((k, _), v)| (k.as_str(), v.as_str()))
+        .collect();
+    proxy_wasm::hostcalls::dispatch_http_call(
+        &http.cluster,
+        pairs,
+        (!bytes.is_empty()).then_some(bytes),
+        Vec::new(),
+        http.timeout,
+    )
+    .map_err(|status| CheckError::Dispatch(status as u32))
 }
 
 fn request_headers() -> Result<Vec<u8>, CheckError> {

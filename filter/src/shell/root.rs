@@ -68,7 +68,8 @@ impl RootContext for ExtAuthzRoot {
             LogLevel::Info,
             &format!(
                 "ext_authz: configured: cluster {:?}, timeout {:?}",
-                config.grpc_service.cluster_name, config.grpc_service.timeout
+                config.service.cluster(),
+                config.service.timeout()
             ),
         );
         if config.sends_bodies() {

@@ -62,8 +62,8 @@ fn check_settings_merge_over_the_top_level() {
         "the route's key wins"
     );
     assert_eq!(a.with_request_body, None);
-    assert_eq!(a.grpc_service.cluster_name, "other");
-    assert_eq!(a.grpc_service.timeout, Duration::from_millis(50));
+    assert_eq!(a.service.cluster(), "other");
+    assert_eq!(a.service.timeout(), Duration::from_millis(50));
 
     let b = config.check(Selection::Route(1)).unwrap();
     assert_eq!(
@@ -71,7 +71,7 @@ fn check_settings_merge_over_the_top_level() {
             .map(|w| (w.max_request_bytes, w.pack_as_bytes)),
         Some((7, true))
     );
-    assert_eq!(b.grpc_service.cluster_name, "top");
+    assert_eq!(b.service.cluster(), "top");
 
     let c = config.check(Selection::Route(2)).unwrap();
     let top = config.check(Selection::TopLevel).unwrap();

@@ -1,0 +1,217 @@
+//! `http_service`: a plain HTTP authorization server, as native ext_authz calls one. A 200 allows,
+//! any other answer denies with itself; the config says which headers cross in each direction.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::duration::ProtoDuration;
+use super::raw::RawHeaderValue;
+use super::route::{string_match, RawStringMatcher};
+use super::{is_header_name, is_header_value, ConfigError, DEFAULT_TIMEOUT};
+use crate::route::matcher::StringMatch;
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpService {
+    /// Where the authorization requests go.
+    #[serde(alias = "serverUri")]
+    pub server_uri: RawHttpUri,
+    /// Put before the request's path in the authorization request.
+    #[serde(default, alias = "pathPrefix")]
+    pub path_prefix: String,
+    #[serde(default, alias = "authorizationRequest")]
+    pub authorization_request: RawAuthorizationRequest,
+    #[serde(default, alias = "authorizationResponse")]
+    pub authorization_response: RawAuthorizationResponse,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpUri {
+    /// `http://host[:port]`: its host is the authorization request's `:authority`.
+    pub uri: String,
+    /// The Envoy cluster of the server.
+    pub cluster: String,
+    /// The deadline of one authorization request; default 0.2s.
+    pub timeout: Option<ProtoDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthorizationRequest {
+    /// Request headers sent along, besides `:authority`, `:method`, `:path`, `content-length`
+    /// and `authorization`, which always are.
+    #[serde(default, alias = "allowedHeaders")]
+    pub allowed_headers: Option<RawListStringMatcher>,
+    /// Headers added to every authorization request.
+    #[serde(default, alias = "headersToAdd")]
+    pub headers_to_add: Vec<RawHeaderValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthorizationResponse {
+    /// On 200, these server headers are set on the upstream request.
+    #[serde(default, alias = "allowedUpstreamHeaders")]
+    pub allowed_upstream_headers: Option<RawListStringMatcher>,
+    /// On 200, these server headers are appended to the upstream request.
+    #[serde(default, alias = "allowedUpstreamHeadersToAppend")]
+    pub allowed_upstream_headers_to_append: Option<RawListStringMatcher>,
+    /// On a denial, these server headers go to the client; unset, all of them do.
+    #[serde(default, alias = "allowedClientHeaders")]
+    pub allowed_client_headers: Option<RawListStringMatcher>,
+    /// On 200, these server headers are added to the response the client gets.
+    #[serde(default, alias = "allowedClientHeadersOnSuccess")]
+    pub allowed_client_headers_on_success: Option<RawListStringMatcher>,
+}
+
+/// Envoy's ListStringMatcher.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawListStringMatcher {
+    pub patterns: Vec<RawStringMatcher>,
+}
+
+/// A validated `http_service`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpService {
+    pub cluster: String,
+    /// The host of `server_uri.uri`.
+    pub authority: String,
+    pub path_prefix: String,
+    pub timeout: Duration,
+    pub allowed_headers: Vec<StringMatch>,
+    pub headers_to_add: Vec<(String, String)>,
+    pub allowed_upstream_headers: Vec<StringMatch>,
+    pub allowed_upstream_headers_to_append: Vec<StringMatch>,
+    /// `None`: every server header goes to the client on a denial.
+    pub allowed_client_headers: Option<Vec<StringMatch>>,
+    pub allowed_client_headers_on_success: Vec<StringMatch>,
+}
+
+pub fn http_service(field: &str, raw: RawHttpService) -> Result<HttpService, ConfigError> {
+    let uri_field = format!("{field}.server_uri");
+    if raw.server_uri.cluster.is_empty() {
+        return Err(ConfigError::new(
+            format!("{uri_field}.cluster"),
+            "must not be empty",
+        ));
+    }
+    let authority = authority_of(&raw.server_uri.uri).ok_or_else(|| {
+        ConfigError::new(
+            format!("{uri_field}.uri"),
+            format!("{:?} is not an http:// or https:// URI", raw.server_uri.uri),
+        )
+    })?;
+    let timeout = raw.server_uri.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
+    if timeout < Duration::from_millis(1) || timeout.as_millis() > u128::from(u32::MAX) {
+        return Err(ConfigError::new(
+            format!("{uri_field}.timeout"),
+            "must be between 0.001s and 4294967.295s (the host counts whole milliseconds)",
+        ));
+    }
+    if !raw.path_prefix.is_empty() && !raw.path_prefix.starts_with('/') {
+        return Err(ConfigError::new(
+            format!("{field}.path_prefix"),
+            "must start with `/`",
+        ));
+    }
+    let request = raw.authorization_request;
+    let request_field = format!("{field}.authorization_request");
+    let mut headers_to_add = Vec::with_capacity(request.headers_to_add.len());
+    for (i, header) in request.headers_to_add.into_iter().enumerate() {
+        let at = format!("{request_field}.headers_to_add[{i}]");
+        if !is_header_name(header.key.as_bytes()) || header.key.starts_with(':') {
+            return Err(ConfigError::new(
+                format!("{at}.key"),
+                format!("{:?} is not a header name", header.key),
+            ));
+        }
+        if !is_header_value(header.value.as_bytes()) {
+            return Err(ConfigError::new(
+                format!("{at}.value"),
+                "must not contain NUL, CR or LF",
+            ));
+        }
+        headers_to_add.push((header.key.to_ascii_lowercase(), header.value));
+    }
+    let response = raw.authorization_response;
+    let response_field = format!("{field}.authorization_response");
+    let list = |name: &str,
+                raw: Option<RawListStringMatcher>|
+     -> Result<Option<Vec<StringMatch>>, ConfigError> {
+        raw.map(|list| {
+            list.patterns
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| string_match(&format!("{name}.patterns[{i}]"), p))
+                .collect()
+        })
+        .transpose()
+    };
+    Ok(HttpService {
+        cluster: raw.server_uri.cluster,
+        authority,
+        path_prefix: raw.path_prefix,
+        timeout,
+        allowed_headers: list(
+            &format!("{request_field}.allowed_headers"),
+            request.allowed_headers,
+        )?
+        .unwrap_or_default(),
+        headers_to_add,
+        allowed_upstream_headers: list(
+            &format!("{response_field}.allowed_upstream_headers"),
+            response.allowed_upstream_headers,
+        )?
+        .unwrap_or_default(),
+        allowed_upstream_headers_to_append: list(
+            &format!("{response_field}.allowed_upstream_headers_to_append"),
+            response.allowed_upstream_headers_to_append,
+        )?
+        .unwrap_or_default(),
+        allowed_client_headers: list(
+            &format!("{response_field}.allowed_client_headers"),
+            response.allowed_client_headers,
+        )?,
+        allowed_client_headers_on_success: list(
+            &format!("{response_field}.allowed_client_headers_on_success"),
+            response.allowed_client_headers_on_success,
+        )?
+        .unwrap_or_default(),
+    })
+}
+
+/// `host[:port]` of an `http://` or `https://` URI.
+fn authority_of(uri: &str) -> Option<String> {
+    let rest = uri
+        .strip_prefix("http://")
+        .or_else(|| uri.strip_prefix("https://"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    (!authority.is_empty()).then(|| authority.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_comes_from_the_uri() {
+        assert_eq!(
+            authority_of("http://authz:8000/check").as_deref(),
+            Some("authz:8000")
+        );
+        assert_eq!(
+            authority_of("https://authz.example.com").as_deref(),
+            Some("authz.example.com")
+        );
+        assert_eq!(authority_of("authz:8000"), None);
+        assert_eq!(authority_of("http:///x"), None);
+    }
+}

@@ -1,0 +1,160 @@
+//! A check against a plain HTTP authorization server (`http_service`), as native ext_authz makes
+//! it: the request that goes to the server, and the [`Decision`] its answer means.
+//!
+//! The server gets the original method and path (after `path_prefix`), the original
+//! `:authority`, the request headers that are always sent (`authorization`) and those
+//! `allowed_headers` names, `headers_to_add`, and the body under `with_request_body`. A 200
+//! allows; a 5xx or an unreadable status is an error; anything else denies with itself.
+
+use crate::config::{is_header_name, is_header_value, HttpService};
+use crate::decision::{
+    Allow, CheckError, Decision, HeaderAction, HeaderMutation, LocalReply, DETAILS_DENIED,
+};
+use crate::route::matcher::StringMatch;
+
+/// Request headers sent to the server whatever `allowed_headers` says.
+const ALWAYS_SENT: &[&str] = &["authorization"];
+/// The response header in which a server lists request headers to remove, as native reads it.
+const HEADERS_TO_REMOVE: &[u8] = b"x-envoy-auth-headers-to-remove";
+
+/// The headers of the authorization request, pseudo-headers first.
+pub fn request_headers(
+    service: &HttpService,
+    headers: &[(&[u8], &[u8])],
+    body_len: usize,
+) -> Vec<(String, Vec<u8>)> {
+    let get = |name: &[u8]| {
+        headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_vec())
+            .unwrap_or_default()
+    };
+    let mut path = service.path_prefix.as_bytes().to_vec();
+    path.extend_from_slice(&get(b":path"));
+    let mut out = vec![
+        (":method".to_owned(), get(b":method")),
+        (":path".to_owned(), path),
+        (":authority".to_owned(), get(b":authority")),
+        (":scheme".to_owned(), b"http".to_vec()),
+        (
+            "content-length".to_owned(),
+            body_len.to_string().into_bytes(),
+        ),
+    ];
+    for (name, value) in headers {
+        let Ok(name) = std::str::from_utf8(name) else {
+            continue;
+        };
+        if name.starts_with(':') || name == "content-length" || name == "host" {
+            continue;
+        }
+        if ALWAYS_SENT.contains(&name) || matches_any(&service.allowed_headers, name) {
+            out.push((name.to_owned(), value.to_vec()));
+        }
+    }
+    for (name, value) in &service.headers_to_add {
+        out.retain(|(k, _)| k != name);
+        out.push((name.clone(), value.clone().into_bytes()));
+    }
+    out
+}
+
+fn matches_any(patterns: &[StringMatch], name: &str) -> bool {
+    patterns.iter().any(|p| p.matches(name.as_bytes()))
+}
+
+/// What the server's answer means.
+pub fn decision(service: &HttpService, headers: &[(&[u8], &[u8])], body: Vec<u8>) -> Decision {
+    let status = headers
+        .iter()
+        .find(|(k, _)| *k == b":status")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse::<u16>().ok());
+    let Some(status) = status.filter(|s| (100..=599).contains(s)) else {
+        return Decision::Error(CheckError::Malformed(
+            "the HTTP auth server's answer has no valid :status".into(),
+        ));
+    };
+    if (500..=599).contains(&status) {
+        return Decision::Error(CheckError::ServerError(status));
+    }
+    let server_headers = || {
+        headers.iter().filter_map(|(k, v)| {
+            let name = std::str::from_utf8(k).ok()?;
+            (!name.starts_with(':')).then_some((name, *v))
+        })
+    };
+    let pick =
+        |patterns: &[StringMatch], action: HeaderAction| -> Result<Vec<HeaderMutation>, String> {
+            server_headers()
+                .filter(|(name, _)| matches_any(patterns, name))
+                .map(|(name, value)| mutation(name, value, action))
+                .collect()
+        };
+    let result = if status == 200 {
+        (|| {
+            let mut request_headers = pick(&service.allowed_upstream_headers, HeaderAction::Set)?;
+            request_headers.extend(pick(
+                &service.allowed_upstream_headers_to_append,
+                HeaderAction::Append,
+            )?);
+            let headers_to_remove = headers
+                .iter()
+                .filter(|(k, _)| *k == HEADERS_TO_REMOVE)
+                .flat_map(|(_, v)| v.split(|&b| b == b','))
+                .filter_map(|name| std::str::from_utf8(name).ok())
+                .map(|name| name.trim().to_ascii_lowercase())
+                .filter(|name| !name.is_empty() && !name.starts_with(':') && name != "host")
+                .collect();
+            Ok(Decision::Allow(Allow {
+                request_headers,
+                headers_to_remove,
+                response_headers: pick(
+                    &service.allowed_client_headers_on_success,
+                    HeaderAction::Add,
+                )?,
+                ..Allow::default()
+            }))
+        })()
+    } else {
+        let headers: Result<Vec<HeaderMutation>, String> = match &service.allowed_client_headers {
+            Some(patterns) => pick(patterns, HeaderAction::Add),
+            // Unset: every header of the answer, but those that describe its own framing.
+            None => server_headers()
+                .filter(|(name, _)| {
+                    !matches!(
+                        *name,
+                        "host" | "content-length" | "transfer-encoding" | "connection"
+                    )
+                })
+                .map(|(name, value)| mutation(name, value, HeaderAction::Add))
+                .collect(),
+        };
+        headers.map(|headers| {
+            Decision::Deny(LocalReply {
+                status,
+                headers,
+                body,
+                details: DETAILS_DENIED,
+            })
+        })
+    };
+    result.unwrap_or_else(|why| Decision::Error(CheckError::Malformed(why)))
+}
+
+fn mutation(name: &str, value: &[u8], action: HeaderAction) -> Result<HeaderMutation, String> {
+    if !is_header_name(name.as_bytes()) || !is_header_value(value) {
+        return Err(format!(
+            "the HTTP auth server's header {name:?} is not a valid header"
+        ));
+    }
+    Ok(HeaderMutation {
+        name: name.to_ascii_lowercase(),
+        value: value.to_vec(),
+        action,
+    })
+}
+
+#[cfg(test)]
+mod tests;
