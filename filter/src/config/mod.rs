@@ -51,7 +51,7 @@ pub enum RouteAction {
     /// `disabled: true`: no check.
     Disabled,
     /// `check_settings`, already merged over the top level.
-    Check(CheckSettings),
+    Check(Box<CheckSettings>),
 }
 
 /// The authorization server a check goes to.
@@ -407,7 +407,7 @@ fn route(field: &str, raw: route::RawRoute, top: &CheckSettings) -> Result<Route
             ))
         }
         (true, None) => RouteAction::Disabled,
-        (false, None) => RouteAction::Check(top.clone()),
+        (false, None) => RouteAction::Check(Box::new(top.clone())),
         (false, Some(settings)) => {
             let field = format!("{field}.check_settings");
             let mut extensions = top.context_extensions.entries.clone();
@@ -449,11 +449,11 @@ fn route(field: &str, raw: route::RawRoute, top: &CheckSettings) -> Result<Route
                 }
                 (None, None) => top.service.clone(),
             };
-            RouteAction::Check(CheckSettings {
+            RouteAction::Check(Box::new(CheckSettings {
                 service,
                 context_extensions: ContextExtensions::new(extensions),
                 with_request_body: body,
-            })
+            }))
         }
     };
     Ok(Route { matcher, action })
