@@ -7,7 +7,9 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use crate::proto::wire::{bytes_field, map_entry_parts, message_field, string_field, varint_field};
+use crate::proto::wire::{
+    bytes_field, map_entry_message, map_entry_parts, message_field, string_field, varint_field,
+};
 
 /// What the shell knows about a request when it asks for a decision. No host calls in here.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +26,8 @@ pub struct RequestAttributes<'a> {
     pub time: Duration,
     /// The body, under `with_request_body`.
     pub body: Option<RequestBody<'a>>,
+    /// `metadata_context.filter_metadata`: namespace and encoded `google.protobuf.Struct`.
+    pub filter_metadata: &'a [(&'a str, &'a [u8])],
 }
 
 /// The part of the body that goes to the auth server, as native's `with_request_body` sends it.
@@ -91,6 +95,7 @@ const ATTRIBUTES_DESTINATION: u32 = 2;
 const ATTRIBUTES_REQUEST: u32 = 4;
 const ATTRIBUTES_METADATA_CONTEXT: u32 = 11;
 const ATTRIBUTES_ROUTE_METADATA_CONTEXT: u32 = 13;
+const METADATA_FILTER_METADATA: u32 = 1;
 const PEER_ADDRESS: u32 = 1;
 const ADDRESS_SOCKET_ADDRESS: u32 = 1;
 const SOCKET_ADDRESS_ADDRESS: u32 = 2;
@@ -134,8 +139,12 @@ pub fn encode(attributes: &RequestAttributes<'_>, context_extensions: &[u8]) -> 
             message_field(buf, REQUEST_HTTP, |buf| http_request(buf, attributes));
         });
         buf.extend_from_slice(context_extensions);
-        // Present and empty, as native sends them.
-        message_field(buf, ATTRIBUTES_METADATA_CONTEXT, |_| {});
+        // Present (empty unless steps pass state on), as native sends it.
+        message_field(buf, ATTRIBUTES_METADATA_CONTEXT, |buf| {
+            for (namespace, value) in attributes.filter_metadata {
+                map_entry_message(buf, METADATA_FILTER_METADATA, namespace.as_bytes(), value);
+            }
+        });
         message_field(buf, ATTRIBUTES_ROUTE_METADATA_CONTEXT, |_| {});
     });
     buf

@@ -38,6 +38,8 @@ pub struct Allow {
     pub response_headers: Vec<HeaderMutation>,
     pub query_parameters_to_set: Vec<(String, String)>,
     pub query_parameters_to_remove: Vec<String>,
+    /// The CheckResponse's `dynamic_metadata`, an encoded `google.protobuf.Struct` (empty if none).
+    pub dynamic_metadata: Vec<u8>,
 }
 
 impl Allow {
@@ -90,6 +92,8 @@ pub enum CheckError {
     Grpc { status: u32, message: String },
     /// The answer could not be decoded, or asked for something invalid.
     Malformed(String),
+    /// The chain's deadline (`timeout` of `steps`) passed before this step could start.
+    DeadlineExceeded,
     /// The HTTP auth server answered with a 5xx status: its own failure, as native reads it.
     ServerError(u16),
     /// `with_request_body` is set but Envoy delivers no body to the filter: the Wasm PluginConfig
@@ -109,6 +113,7 @@ impl std::fmt::Display for CheckError {
             Self::Dispatch(status) => write!(f, "the host refused the gRPC call (status {status})"),
             Self::Grpc { status, message } => write!(f, "gRPC status {status}: {message}"),
             Self::Malformed(why) => write!(f, "malformed CheckResponse: {why}"),
+            Self::DeadlineExceeded => write!(f, "the steps' deadline passed"),
             Self::ServerError(status) => write!(f, "the HTTP auth server answered {status}"),
             Self::BodyNotDelivered => write!(
                 f,
@@ -139,6 +144,7 @@ impl Decision {
 
     fn from_response(response: CheckResponse) -> Self {
         let code = response.status.map_or(0, |s| s.code);
+        let dynamic_metadata = response.dynamic_metadata;
         let result = match (code, response.http_response) {
             (_, Some(HttpResponse::ErrorResponse(error))) => error_response(error),
             (0, Some(HttpResponse::OkResponse(ok))) => allow(ok).map(Self::Allow),
@@ -151,7 +157,14 @@ impl Decision {
                 details: DETAILS_DENIED,
             })),
         };
-        result.unwrap_or_else(|why| Self::Error(CheckError::Malformed(why)))
+        match result {
+            Ok(Self::Allow(mut allow)) => {
+                allow.dynamic_metadata = dynamic_metadata;
+                Self::Allow(allow)
+            }
+            Ok(decision) => decision,
+            Err(why) => Self::Error(CheckError::Malformed(why)),
+        }
     }
 
     /// Applies the failure mode: the one place an error becomes an answer or a pass.
@@ -221,6 +234,7 @@ fn allow(ok: response::OkHttpResponse) -> Result<Allow, String> {
             .map(|p| (p.key, p.value))
             .collect(),
         query_parameters_to_remove: ok.query_parameters_to_remove,
+        dynamic_metadata: Vec::new(),
     })
 }
 

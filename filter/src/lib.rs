@@ -16,6 +16,7 @@
 //! - `shell` (wasm32 only): the root and HTTP contexts and the host calls.
 
 pub mod body_watch;
+pub mod chain;
 pub mod check_request;
 pub mod config;
 pub mod decision;

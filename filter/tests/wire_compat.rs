@@ -88,6 +88,7 @@ fn realistic_request_decodes_field_by_field() {
         protocol: b"HTTP/2",
         time: Duration::new(1_732_270_000, 123_456_789),
         body: None,
+        filter_metadata: &[],
     };
     let request = decode(&encode(&attributes, &config.context_extensions.encoded));
     let attrs = request.attributes.as_ref().unwrap();
@@ -430,4 +431,27 @@ fn random_header_sets_decode_to_the_native_join() {
             "case {case}: path is the first :path, not {path:?}"
         );
     }
+}
+
+#[test]
+fn filter_metadata_goes_into_metadata_context() {
+    use envoy_types::pb::google::protobuf::{value::Kind, Struct};
+    let config = serde_json::json!({"tenant": "acme"});
+    let serde_json::Value::Object(object) = &config else {
+        unreachable!()
+    };
+    let encoded = ext_authz_filter::proto::structpb::encode_struct(object);
+    let metadata: [(&str, &[u8]); 2] = [("solo.auth.passthrough.config", &encoded), ("empty", &[])];
+    let attributes = RequestAttributes {
+        filter_metadata: &metadata,
+        ..Default::default()
+    };
+    let request = decode(&encode(&attributes, &[]));
+    let context = request.attributes.unwrap().metadata_context.unwrap();
+    let passed: &Struct = &context.filter_metadata["solo.auth.passthrough.config"];
+    assert_eq!(
+        passed.fields["tenant"].kind,
+        Some(Kind::StringValue("acme".into()))
+    );
+    assert_eq!(context.filter_metadata["empty"], Struct::default());
 }

@@ -90,3 +90,20 @@ fn zero_max_request_bytes() {
         "with_request_body.max_request_bytes: must be greater than 0",
     );
 }
+
+#[test]
+fn bad_route() {
+    assert_refused(
+        json!({"grpc_service": {"envoy_grpc": {"cluster_name": "ext_authz"}},
+               "routes": [{"match": {"prefix": "/"}}, {"match": {"safe_regex": {"regex": "("}}, "disabled": true}]}),
+        "routes[1].match.safe_regex: \"(\" is not a valid regex",
+    );
+}
+
+#[test]
+fn bad_step() {
+    assert_refused(
+        json!({"steps": [{"required_header": {"name": "x-key"}}, {"required_header": {"name": "x"}, "config": {"a": 1}}]}),
+        "steps[1].config: goes with grpc_service only",
+    );
+}

@@ -9,6 +9,7 @@ pub mod duration;
 pub mod http_service;
 mod raw;
 mod route;
+pub mod steps;
 
 pub use http_service::HttpService;
 
@@ -59,13 +60,15 @@ pub enum RouteAction {
 pub enum Service {
     Grpc(GrpcService),
     Http(HttpService),
+    /// `steps`: several checks in a row.
+    Steps(steps::Steps),
 }
 
 impl Service {
     pub fn grpc(&self) -> Option<&GrpcService> {
         match self {
             Self::Grpc(grpc) => Some(grpc),
-            Self::Http(_) => None,
+            Self::Http(_) | Self::Steps(_) => None,
         }
     }
 
@@ -74,6 +77,7 @@ impl Service {
         match self {
             Self::Grpc(grpc) => &grpc.cluster_name,
             Self::Http(http) => &http.cluster,
+            Self::Steps(_) => "(steps)",
         }
     }
 
@@ -81,6 +85,7 @@ impl Service {
         match self {
             Self::Grpc(grpc) => grpc.timeout,
             Self::Http(http) => http.timeout,
+            Self::Steps(steps) => steps.deadline,
         }
     }
 }
@@ -154,7 +159,7 @@ pub struct ContextExtensions {
 }
 
 impl ContextExtensions {
-    fn new(entries: BTreeMap<String, String>) -> Self {
+    pub fn new(entries: BTreeMap<String, String>) -> Self {
         let mut encoded = Vec::new();
         for (key, value) in &entries {
             wire::map_entry(
@@ -205,21 +210,33 @@ impl Config {
     }
 
     fn validate(raw: raw::RawConfig) -> Result<Self, ConfigError> {
-        let service = match (raw.grpc_service, raw.http_service) {
-            (Some(grpc), None) => Service::Grpc(grpc_service("grpc_service", grpc)?),
-            (None, Some(http)) => Service::Http(http_service::http_service("http_service", http)?),
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::new(
-                    "http_service",
-                    "cannot be set beside grpc_service: name one auth server",
-                ))
+        if raw.timeout.is_some() && raw.steps.is_none() {
+            return Err(ConfigError::new(
+                "timeout",
+                "is the deadline of steps; a single service takes its own timeout",
+            ));
+        }
+        let conflict = if raw.steps.is_some() {
+            "steps"
+        } else {
+            "http_service"
+        };
+        let service = match (raw.grpc_service, raw.http_service, raw.steps) {
+            (Some(grpc), None, None) => Service::Grpc(grpc_service("grpc_service", grpc)?),
+            (None, Some(http), None) => {
+                Service::Http(http_service::http_service("http_service", http)?)
             }
-            (None, None) => {
+            (None, None, Some(chain)) => Service::Steps(steps::steps(chain, raw.timeout)?),
+            (None, None, None) => {
                 return Err(ConfigError::new(
                     "grpc_service",
-                    "is required (or http_service): name the auth server's cluster",
+                    "is required (or http_service, or steps): name the auth server's cluster",
                 ))
             }
+            (_, Some(_), _) | (_, _, Some(_)) => return Err(ConfigError::new(
+                conflict,
+                "takes the place of the others: name one of grpc_service, http_service and steps",
+            )),
         };
         let status_on_error = match raw.status_on_error {
             None => DEFAULT_STATUS_ON_ERROR,
@@ -315,7 +332,10 @@ impl Config {
     }
 }
 
-fn grpc_service(field: &str, grpc: raw::RawGrpcService) -> Result<GrpcService, ConfigError> {
+pub(crate) fn grpc_service(
+    field: &str,
+    grpc: raw::RawGrpcService,
+) -> Result<GrpcService, ConfigError> {
     let Some(envoy_grpc) = grpc.envoy_grpc else {
         return Err(ConfigError::new(
             format!("{field}.envoy_grpc"),

@@ -50,6 +50,12 @@ pub struct RawConfig {
     /// A plain HTTP authorization server instead of a gRPC one (see `config::http_service`).
     #[serde(default, alias = "httpService")]
     pub http_service: Option<super::http_service::RawHttpService>,
+    /// Several checks in a row instead of one service (see `config::steps`).
+    #[serde(default)]
+    pub steps: Option<Vec<super::steps::RawStep>>,
+    /// The deadline of all `steps` together; default the sum of their timeouts.
+    #[serde(default)]
+    pub timeout: Option<ProtoDuration>,
     /// Per-route settings: the first entry whose `match` fits applies (see `config::route`).
     #[serde(default)]
     pub routes: Vec<super::route::RawRoute>,

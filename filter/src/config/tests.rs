@@ -487,7 +487,7 @@ fn refused_native_fields_name_their_reason() {
     assert_refused(
         &with_top(r#""http_service": {"server_uri": {"uri": "http://a", "cluster": "a"}}"#),
         "http_service",
-        "beside grpc_service",
+        "name one of grpc_service, http_service and steps",
     );
     assert_refused(
         &with_top(r#""clearRouteCache": true"#),

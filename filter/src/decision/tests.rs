@@ -149,6 +149,7 @@ fn ok_with_every_kind_of_change() {
                 ("empty".into(), String::new())
             ],
             query_parameters_to_remove: vec!["token".into(), "debug".into()],
+            dynamic_metadata: vec![],
         }
     );
     assert!(allow.changes_query());

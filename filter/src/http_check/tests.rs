@@ -10,7 +10,7 @@ fn service(extra: &str) -> HttpService {
     );
     match Config::parse(json.as_bytes()).unwrap().service {
         Service::Http(http) => http,
-        Service::Grpc(_) => panic!("expected an http_service"),
+        Service::Grpc(_) | Service::Steps(_) => panic!("expected an http_service"),
     }
 }
 

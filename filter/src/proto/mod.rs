@@ -5,6 +5,7 @@
 //! host-side tests prove both against `envoy-types`.
 
 pub mod response;
+pub mod structpb;
 pub mod wire;
 
 /// `AttributeContext.context_extensions`.

@@ -1,5 +1,5 @@
 //! CheckResponse and the messages inside it, as prost types with Envoy's field numbers.
-//! Fields the filter does not read yet (dynamic_metadata) are skipped by the decoder.
+//! `dynamic_metadata` is kept as the encoded `google.protobuf.Struct`: steps pass it on as it is.
 
 use prost::Message;
 
@@ -10,6 +10,9 @@ pub struct CheckResponse {
     pub status: Option<RpcStatus>,
     #[prost(oneof = "HttpResponse", tags = "2, 3, 5")]
     pub http_response: Option<HttpResponse>,
+    /// `google.protobuf.Struct dynamic_metadata`, still encoded.
+    #[prost(bytes = "vec", tag = "4")]
+    pub dynamic_metadata: Vec<u8>,
 }
 
 /// `CheckResponse.http_response`.

@@ -4,7 +4,14 @@
 //! messages first: one growing buffer and no per-header allocation.
 
 const WIRE_VARINT: u32 = 0;
+const WIRE_FIXED64: u32 = 1;
 const WIRE_LEN: u32 = 2;
+
+/// A `bool` field written even when false (inside a oneof, where presence matters).
+pub fn bool_field(buf: &mut Vec<u8>, field: u32, value: bool) {
+    tag(buf, field, WIRE_VARINT);
+    buf.push(u8::from(value));
+}
 
 pub fn varint(buf: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
@@ -86,6 +93,24 @@ pub fn message_field(buf: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<
 /// empty arrives as present.
 pub fn map_entry(buf: &mut Vec<u8>, field: u32, key: &[u8], value: &[u8]) {
     map_entry_parts(buf, field, key, &[value]);
+}
+
+/// A map entry whose value is an encoded message (or bytes) written as it is.
+pub fn map_entry_message(buf: &mut Vec<u8>, field: u32, key: &[u8], value: &[u8]) {
+    message_field(buf, field, |buf| {
+        tag(buf, 1, WIRE_LEN);
+        varint(buf, key.len() as u64);
+        buf.extend_from_slice(key);
+        tag(buf, 2, WIRE_LEN);
+        varint(buf, value.len() as u64);
+        buf.extend_from_slice(value);
+    });
+}
+
+/// A `double` field; left out when zero.
+pub fn double_field(buf: &mut Vec<u8>, field: u32, value: f64) {
+    tag(buf, field, WIRE_FIXED64);
+    buf.extend_from_slice(&value.to_le_bytes());
 }
 
 /// A map entry whose value is the parts joined with `,`: repeated headers, joined without a copy.

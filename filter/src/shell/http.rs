@@ -15,8 +15,11 @@ use proxy_wasm::types::Action;
 use super::apply;
 use super::host::{self, Headers, LogLevel};
 use super::root::Plugin;
+use crate::chain::{self, StepRef};
 use crate::check_request::{self, RequestAttributes, RequestBody, SocketAddress};
-use crate::config::{Check, GrpcService, HttpService, Selection, Service, WithRequestBody};
+use crate::config::{
+    Check, ContextExtensions, FailureMode, GrpcService, HttpService, Selection, WithRequestBody,
+};
 use crate::decision::{CheckError, Decision, HeaderMutation, LocalReply, Verdict, DETAILS_ERROR};
 use crate::proto::{AUTHORIZATION_SERVICE, CHECK_METHOD};
 use crate::route::matcher::RequestView;
@@ -48,6 +51,16 @@ pub struct ExtAuthz {
     buffered: usize,
     /// From an allowing answer, for the response the client gets.
     response_headers: Vec<HeaderMutation>,
+    /// The pending Check call, while `Checking`.
+    call: Option<u32>,
+    /// The step of the chain that runs now (a single service is a chain of one).
+    step: usize,
+    /// When the chain started, for its deadline.
+    started: std::time::Duration,
+    /// `dynamic_metadata` of the gRPC steps so far, encoded Structs back to back (a merge).
+    passthrough: Vec<u8>,
+    /// A step failed and `failure_mode_allow` let the chain go on: not counted as `ok` then.
+    failed_open: bool,
 }
 
 impl ExtAuthz {
@@ -59,19 +72,128 @@ impl ExtAuthz {
             selection: Selection::TopLevel,
             buffered: 0,
             response_headers: Vec::new(),
+            call: None,
+            step: 0,
+            started: std::time::Duration::ZERO,
+            passthrough: Vec::new(),
+            failed_open: false,
         }
     }
 
-    /// Sends the Check call (with the body, if any) and holds the request, or decides at once
-    /// when the call cannot be made.
-    fn check(&mut self, headers: &[(&[u8], &[u8])], body: Option<RequestBody<'_>>) -> Action {
-        match self.dispatch(headers, body) {
-            Ok(_token) => {
-                self.state = State::Checking;
-                Action::Pause
-            }
-            Err(error) => self.decide(Decision::Error(error)),
+    /// Runs the chain from the current step: local steps at once, a remote one by sending its
+    /// call and holding the request. Returns `Continue` once every step has allowed.
+    fn run(&mut self, headers: &[(&[u8], &[u8])], body: Option<RequestBody<'_>>) -> Action {
+        if self.step == 0 && self.started.is_zero() {
+            self.started = host::now().unwrap_or_default();
         }
+        loop {
+            let plugin = Rc::clone(&self.plugin);
+            let Some(settings) = plugin.config.check(self.selection) else {
+                return Action::Continue;
+            };
+            let Some(step) = chain::step(settings.service, self.step) else {
+                return self.allow_request();
+            };
+            let decision = match step {
+                StepRef::RequiredHeader(required) => chain::required_header(required, headers),
+                StepRef::Grpc { .. } | StepRef::Http(_) => {
+                    match self.dispatch(settings, step, headers, body) {
+                        Ok(token) => {
+                            self.state = State::Checking;
+                            self.call = Some(token);
+                            return Action::Pause;
+                        }
+                        Err(error) => Decision::Error(error),
+                    }
+                }
+            };
+            if let Some(action) = self.step_decided(decision) {
+                return action;
+            }
+        }
+    }
+
+    /// A step's decision. An allowing one (or a failure that `failure_mode_allow` lets through)
+    /// has its changes made to the request at once, so later steps and the upstream see them,
+    /// and moves on: `None`. A denial or a failure ends the chain: `Some(action)`.
+    fn step_decided(&mut self, decision: Decision) -> Option<Action> {
+        let failure_mode = self.plugin.config.failure_mode;
+        match decision {
+            Decision::Allow(allow) => {
+                self.passthrough.extend_from_slice(&allow.dynamic_metadata);
+                let response_headers = apply::allow(self.context_id, allow);
+                self.response_headers.extend(response_headers);
+            }
+            Decision::Error(error) if matches!(failure_mode, FailureMode::Allow { .. }) => {
+                apply::log(
+                    self.context_id,
+                    LogLevel::Warn,
+                    &format!("check failed: {error}"),
+                );
+                let decision = Decision::Error(error);
+                self.plugin.stats.record(&decision, failure_mode);
+                self.failed_open = true;
+                if let Verdict::Continue(allow) = decision.into_verdict(failure_mode) {
+                    let response_headers = apply::allow(self.context_id, allow);
+                    self.response_headers.extend(response_headers);
+                }
+            }
+            other => return Some(self.decide(other)),
+        }
+        self.step += 1;
+        None
+    }
+
+    /// Every step allowed: count it and let the request go.
+    fn allow_request(&mut self) -> Action {
+        if !self.failed_open {
+            self.plugin.stats.record(
+                &Decision::Allow(Default::default()),
+                self.plugin.config.failure_mode,
+            );
+        }
+        self.finish();
+        Action::Continue
+    }
+
+    /// A remote step answered: decide it, then run the rest of the chain with the request as the
+    /// step left it. Resumes the request when the chain has allowed.
+    fn answered(&mut self, decision: Decision) {
+        self.call = None;
+        let action = match self.step_decided(decision) {
+            Some(action) => action,
+            None => self.run_again(),
+        };
+        if action == Action::Continue {
+            apply::resume(self.context_id);
+        }
+    }
+
+    /// Runs the remaining steps after an answer, reading the request headers (and the body) anew.
+    fn run_again(&mut self) -> Action {
+        let map = match request_headers() {
+            Ok(map) => map,
+            Err(error) => return self.decide(Decision::Error(error)),
+        };
+        let Some(headers) = header_map::parse(&map) else {
+            return self.decide(Decision::Error(malformed_header_map()));
+        };
+        let settings = self.settings().and_then(|s| s.with_request_body);
+        let bytes = match settings {
+            Some(settings) if self.buffered > 0 => {
+                host::request_body(self.buffered.min(settings.max_request_bytes as usize))
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        let body = settings
+            .filter(|_| self.buffered > 0)
+            .map(|settings| RequestBody {
+                bytes: &bytes,
+                buffered: self.buffered as u64,
+                pack_as_bytes: settings.pack_as_bytes,
+            });
+        self.run(&headers, body)
     }
 
     /// The settings that apply to this request.
@@ -79,20 +201,47 @@ impl ExtAuthz {
         self.plugin.config.check(self.selection)
     }
 
-    /// Gathers the rest of the request's attributes, encodes the CheckRequest and sends it.
+    /// Sends a remote step's call.
     fn dispatch(
         &self,
+        settings: Check<'_>,
+        step: StepRef<'_>,
         headers: &[(&[u8], &[u8])],
         body: Option<RequestBody<'_>>,
     ) -> Result<u32, CheckError> {
-        let Some(settings) = self.settings() else {
-            return Err(CheckError::Malformed(
-                "no settings for a disabled route".to_owned(),
-            ));
+        let elapsed = host::now().unwrap_or_default().saturating_sub(self.started);
+        let within = |own| {
+            chain::step_timeout(settings.service, own, elapsed).ok_or(CheckError::DeadlineExceeded)
         };
-        match settings.service {
-            Service::Grpc(grpc) => dispatch_grpc(grpc, settings, headers, body),
-            Service::Http(http) => dispatch_http(http, headers, body),
+        match step {
+            StepRef::Grpc { service, step } => {
+                let timeout = within(service.timeout)?;
+                // A step's own context extensions go over the request's; the step's key wins.
+                let merged;
+                let extensions = match step.filter(|s| !s.context_extensions.is_empty()) {
+                    None => &settings.context_extensions.encoded,
+                    Some(step) => {
+                        let mut entries = settings.context_extensions.entries.clone();
+                        entries.extend(step.context_extensions.clone());
+                        merged = ContextExtensions::new(entries);
+                        &merged.encoded
+                    }
+                };
+                let mut metadata: Vec<(&str, &[u8])> = Vec::new();
+                if !self.passthrough.is_empty() {
+                    metadata.push((chain::PASSTHROUGH_NAMESPACE, &self.passthrough));
+                }
+                if let Some(config) = step.map(|s| &s.config).filter(|c| !c.is_empty()) {
+                    metadata.push((chain::PASSTHROUGH_CONFIG_NAMESPACE, config));
+                }
+                dispatch_grpc(service, timeout, extensions, &metadata, headers, body)
+            }
+            StepRef::Http(service) => {
+                dispatch_http(service, within(service.timeout)?, headers, body)
+            }
+            StepRef::RequiredHeader(_) => {
+                Err(CheckError::Malformed("a local step has no call".to_owned()))
+            }
         }
     }
 
@@ -115,7 +264,18 @@ impl ExtAuthz {
         };
         match request_headers() {
             Ok(map) => match header_map::parse(&map) {
-                Some(headers) => self.check(&headers, Some(body)),
+                Some(headers) => self.run(&headers, Some(body)),
+                None => self.decide(Decision::Error(malformed_header_map())),
+            },
+            Err(error) => self.decide(Decision::Error(error)),
+        }
+    }
+
+    /// Checks the request by its headers alone.
+    fn check_without_body(&mut self) -> Action {
+        match request_headers() {
+            Ok(map) => match header_map::parse(&map) {
+                Some(headers) => self.run(&headers, None),
                 None => self.decide(Decision::Error(malformed_header_map())),
             },
             Err(error) => self.decide(Decision::Error(error)),
@@ -136,7 +296,8 @@ impl ExtAuthz {
         self.finish();
         match decision.into_verdict(failure_mode) {
             Verdict::Continue(allow) => {
-                self.response_headers = apply::allow(self.context_id, allow);
+                let response_headers = apply::allow(self.context_id, allow);
+                self.response_headers.extend(response_headers);
                 Action::Continue
             }
             Verdict::Reply(reply) => {
@@ -171,6 +332,22 @@ impl Drop for ExtAuthz {
 }
 
 impl Context for ExtAuthz {
+    /// The stream is over. A Check call still pending belongs to a request that went away (the
+    /// client hung up, or the stream was reset): cancel it, as native does, rather than leave the
+    /// auth server working on an answer nobody waits for. Envoy does not cancel it by itself. (The
+    /// ABI has no way to cancel an HTTP call; that one runs to its end and its answer is dropped.)
+    fn on_done(&mut self) -> bool {
+        if let (State::Checking, Some(token)) = (self.state, self.call.take()) {
+            let service = self.settings().map(|s| s.service);
+            if let Some(StepRef::Grpc { .. }) = service.and_then(|s| chain::step(s, self.step)) {
+                // Ok, or NotFound if the answer is already in: nothing more to do either way.
+                let _ = proxy_wasm::hostcalls::cancel_grpc_call(token);
+            }
+            self.state = State::Decided;
+        }
+        true
+    }
+
     fn on_http_call_response(
         &mut self,
         _token_id: u32,
@@ -181,7 +358,9 @@ impl Context for ExtAuthz {
         if self.state != State::Checking {
             return;
         }
-        let Some(Service::Http(http)) = self.settings().map(|s| s.service) else {
+        let plugin = Rc::clone(&self.plugin);
+        let service = plugin.config.check(self.selection).map(|s| s.service);
+        let Some(StepRef::Http(http)) = service.and_then(|s| chain::step(s, self.step)) else {
             return;
         };
         // A call that failed (reset, timeout, no such cluster) arrives with no headers: no
@@ -192,9 +371,7 @@ impl Context for ExtAuthz {
             Some(headers) => http_check::decision(http, &headers, body),
             None => Decision::Error(malformed_header_map()),
         };
-        if self.decide(decision) == Action::Continue {
-            apply::resume(self.context_id);
-        }
+        self.answered(decision);
     }
 
     fn on_grpc_call_response(&mut self, _token_id: u32, status_code: u32, response_size: usize) {
@@ -215,9 +392,7 @@ impl Context for ExtAuthz {
                 ))),
             }
         };
-        if self.decide(decision) == Action::Continue {
-            apply::resume(self.context_id);
-        }
+        self.answered(decision);
     }
 }
 
@@ -237,9 +412,10 @@ impl HttpContext for ExtAuthz {
             self.state = State::Decided;
             return Action::Continue;
         };
-        // Without a body to wait for, the check goes out at once.
-        if settings.with_request_body.is_none() || end_of_stream {
-            return self.check(&headers, None);
+        // Without a body to wait for, the check goes out at once. The bytes after an upgrade
+        // request are the upgraded stream, not a body: native checks it at once too.
+        if settings.with_request_body.is_none() || end_of_stream || is_upgrade(&headers) {
+            return self.run(&headers, None);
         }
         self.state = State::Buffering;
         self.plugin
@@ -249,13 +425,17 @@ impl HttpContext for ExtAuthz {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if !self.plugin.body_watch.arrived(self.context_id) {
+        // Only a body callback for a request still held proves allow_on_headers_stop_iteration:
+        // once a request is let go (checked at its headers and allowed), Envoy delivers its body
+        // either way, and taking that for proof would switch the watch off for good.
+        let held = matches!(self.state, State::Buffering | State::Checking);
+        if held && !self.plugin.body_watch.arrived(self.context_id) {
             // The watch gave up on this request and already answered for it.
             self.state = State::Decided;
             return Action::Continue;
         }
-        let (State::Buffering, Some(settings)) = (self.state, self.plugin.config.with_request_body)
-        else {
+        let with_body = self.settings().and_then(|s| s.with_request_body);
+        let (State::Buffering, Some(settings)) = (self.state, with_body) else {
             return self.hold();
         };
         self.buffered = body_size;
@@ -286,7 +466,20 @@ impl HttpContext for ExtAuthz {
             self.settings().and_then(|s| s.with_request_body),
         ) {
             // Trailers end the body: what is buffered is all there is.
-            (State::Buffering, Some(settings)) => self.check_body(settings),
+            (State::Buffering, Some(settings)) => {
+                // Trailers while held prove the setting as a body callback does.
+                if !self.plugin.body_watch.arrived(self.context_id) {
+                    self.state = State::Decided;
+                    return Action::Continue;
+                }
+                if self.buffered == 0 {
+                    // Trailers right after the headers: no body to send, and no
+                    // x-envoy-auth-partial-body, as native, which has no buffer then.
+                    self.check_without_body()
+                } else {
+                    self.check_body(settings)
+                }
+            }
             _ => self.hold(),
         }
     }
@@ -302,7 +495,9 @@ impl HttpContext for ExtAuthz {
 /// Encodes the CheckRequest and sends it to the gRPC server.
 fn dispatch_grpc(
     grpc: &GrpcService,
-    settings: Check<'_>,
+    timeout: std::time::Duration,
+    context_extensions: &[u8],
+    filter_metadata: &[(&str, &[u8])],
     headers: &[(&[u8], &[u8])],
     body: Option<RequestBody<'_>>,
 ) -> Result<u32, CheckError> {
@@ -317,8 +512,9 @@ fn dispatch_grpc(
         protocol: protocol.as_deref().unwrap_or_default(),
         time: host::now().unwrap_or_default(),
         body,
+        filter_metadata,
     };
-    let message = check_request::encode(&attributes, &settings.context_extensions.encoded);
+    let message = check_request::encode(&attributes, context_extensions);
     let metadata: Vec<(&str, &[u8])> = grpc
         .initial_metadata
         .iter()
@@ -330,7 +526,7 @@ fn dispatch_grpc(
         CHECK_METHOD,
         metadata,
         Some(&message),
-        grpc.timeout,
+        timeout,
     )
     .map_err(|status| CheckError::Dispatch(status as u32))
 }
@@ -338,6 +534,7 @@ fn dispatch_grpc(
 /// Sends the authorization request to the HTTP server.
 fn dispatch_http(
     http: &HttpService,
+    timeout: std::time::Duration,
     headers: &[(&[u8], &[u8])],
     body: Option<RequestBody<'_>>,
 ) -> Result<u32, CheckError> {
@@ -358,9 +555,27 @@ fn dispatch_http(
         pairs,
         (!bytes.is_empty()).then_some(bytes),
         Vec::new(),
-        http.timeout,
+        timeout,
     )
     .map_err(|status| CheckError::Dispatch(status as u32))
+}
+
+/// An upgrade request, as native tells one (`Http::Utility::isWebSocketUpgradeRequest` and
+/// `isH2UpgradeRequest`): `connection: upgrade` with `upgrade: websocket`, or an extended CONNECT.
+fn is_upgrade(headers: &[(&[u8], &[u8])]) -> bool {
+    let value = |name: &[u8]| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    };
+    let websocket = value(b"upgrade").is_some_and(|v| v.eq_ignore_ascii_case(b"websocket"))
+        && value(b"connection").is_some_and(|v| {
+            v.split(|&b| b == b',')
+                .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
+        });
+    let extended_connect = value(b":method") == Some(b"CONNECT") && value(b":protocol").is_some();
+    websocket || extended_connect
 }
 
 fn request_headers() -> Result<Vec<u8>, CheckError> {
