@@ -86,6 +86,7 @@ pub fn required_header(required: &RequiredHeader, headers: &[(&[u8], &[u8])]) ->
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
     use crate::config::Config;
 

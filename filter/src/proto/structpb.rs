@@ -59,6 +59,7 @@ fn write_value(buf: &mut Vec<u8>, value: &Value) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
     use envoy_types::pb::google::protobuf::{value::Kind, Struct};
     use prost::Message;
