@@ -11,7 +11,7 @@ WASM_TARGET := wasm32-wasip1
 CARGO := cargo
 APT_PACKAGES := curl
 
-.PHONY: all setup toolchain envoy packages build test fmt-check clippy unit host-tests run bench clean
+.PHONY: all setup toolchain envoy packages build test fmt-check clippy unit host-tests run bench clean oci check-config
 
 all: build
 
@@ -51,13 +51,24 @@ unit:
 	$(CARGO) test -p ext-authz-filter
 
 host-tests: build envoy
-	ENVOY_BIN=$(abspath $(ENVOY)) EXT_AUTHZ_WASM=$(abspath $(WASM)) $(CARGO) test -p host-tests -- --test-threads 2
+	ENVOY_BIN=$(abspath $(ENVOY)) EXT_AUTHZ_WASM=$(abspath $(WASM)) $(CARGO) test -p host-tests -p ship-tests -p wasm-oci -p ext-authz-config -- --test-threads 2
 
 test: setup fmt-check clippy unit host-tests
 
 run: setup build
 	$(CARGO) build --release -p example-auth-server
 	ENVOY_BIN=$(abspath $(ENVOY)) ./scripts/run.sh
+
+# The module as an OCI image that Istio pulls (examples/istio/README.md), built without a container
+# daemon: an OCI image layout directory and the same layout as a tarball.
+oci: build
+	$(CARGO) run -q -p wasm-oci -- --wasm $(WASM) --layout dist/ext_authz.oci --archive dist/ext_authz.oci.tar
+
+# Checks plugin configs with the filter's own config code: `make check-config FILE=my-wasmplugin.yaml`.
+# FILE may be a plugin config (JSON/YAML), an Envoy bootstrap or Kubernetes manifests with WasmPlugins.
+FILE ?= envoy/envoy.yaml examples/docker/envoy.yaml examples/istio/wasmplugin.yaml
+check-config:
+	$(CARGO) run -q -p ext-authz-config -- check $(FILE)
 
 clean:
 	rm -rf target dist
