@@ -204,11 +204,11 @@ impl Decision {
 }
 
 fn allow(ok: response::OkHttpResponse) -> Result<Allow, String> {
-    let request_headers = mutations("ok_response.headers", ok.headers, HeaderAction::Append)?;
+    let request_headers = mutations("ok_response.headers", ok.headers, REQUEST_HEADERS)?;
     let response_headers = mutations(
         "ok_response.response_headers_to_add",
         ok.response_headers_to_add,
-        HeaderAction::Add,
+        RESPONSE_HEADERS,
     )?;
     let mut headers_to_remove = Vec::with_capacity(ok.headers_to_remove.len());
     for name in ok.headers_to_remove {
@@ -265,26 +265,48 @@ fn reply_parts(field: &str, response: DeniedHttpResponse) -> Result<ReplyParts, 
         Some(code @ 100..=599) => Some(code as u16),
         Some(code) => return Err(format!("{field}.status: {code} is not an HTTP status")),
     };
-    let headers = mutations(
-        &format!("{field}.headers"),
-        response.headers,
-        HeaderAction::Add,
-    )?;
+    // As native: a local reply takes the headers to set; those sent with `append: true` have
+    // nothing to append to and are dropped.
+    let headers = mutations(&format!("{field}.headers"), response.headers, REPLY_HEADERS)?
+        .into_iter()
+        .filter(|h| h.action != HeaderAction::Append)
+        .collect();
     Ok((status, headers, response.body.into_bytes()))
 }
 
-/// Reads header options the way native ext_authz 1.40 does, with one difference.
-///
-/// Native reads only the deprecated `append`: `true` appends (`when_appended`: joined for request
-/// headers, a second entry for response headers), anything else overwrites. So the proto default
-/// `APPEND_IF_EXISTS_OR_ADD`, which is also what every server that never set `append_action`
-/// sends, overwrites here too: a client cannot smuggle a second value past the server's.
-/// The difference: an `append_action` the server set explicitly to `ADD_IF_ABSENT` or
-/// `OVERWRITE_IF_EXISTS` is honoured, where native overwrites or adds regardless.
+/// How one list of header options is read: what `append: true` and the default action mean.
+#[derive(Clone, Copy)]
+struct Reading {
+    /// `append: true`: joined for request headers, a second entry for response headers.
+    when_appended: HeaderAction,
+    /// Neither `append` nor an `append_action` other than the default `APPEND_IF_EXISTS_OR_ADD`.
+    by_default: HeaderAction,
+}
+
+/// Request headers: native 1.40 reads only the deprecated `append` here, and overwrites otherwise,
+/// the default action included, so a client cannot smuggle a second value past the server's.
+const REQUEST_HEADERS: Reading = Reading {
+    when_appended: HeaderAction::Append,
+    by_default: HeaderAction::Set,
+};
+/// Response headers: native honours `append_action` here, and the default adds.
+const RESPONSE_HEADERS: Reading = Reading {
+    when_appended: HeaderAction::Add,
+    by_default: HeaderAction::Add,
+};
+/// A local reply's headers: native sets them; `append: true` ones are dropped by the caller.
+const REPLY_HEADERS: Reading = Reading {
+    when_appended: HeaderAction::Append,
+    by_default: HeaderAction::Set,
+};
+
+/// Reads header options the way native ext_authz 1.40 does, with one difference: an
+/// `append_action` a server set explicitly to `ADD_IF_ABSENT` or `OVERWRITE_IF_EXISTS` is honoured
+/// on request headers too, where native overwrites regardless.
 fn mutations(
     field: &str,
     options: Vec<HeaderValueOption>,
-    when_appended: HeaderAction,
+    reading: Reading,
 ) -> Result<Vec<HeaderMutation>, String> {
     let mut out = Vec::with_capacity(options.len());
     for (i, option) in options.into_iter().enumerate() {
@@ -307,12 +329,12 @@ fn mutations(
         let action = match (option.append, option.append_action) {
             (Some(append), _) => {
                 if append.value {
-                    when_appended
+                    reading.when_appended
                 } else {
                     HeaderAction::Set
                 }
             }
-            (None, 0) => HeaderAction::Set,
+            (None, 0) => reading.by_default,
             (None, 1) => HeaderAction::AddIfAbsent,
             (None, 2) => HeaderAction::Set,
             (None, 3) => HeaderAction::OverwriteIfExists,

@@ -5,20 +5,24 @@
 
 use std::collections::BTreeMap;
 
-/// Returns `path` with its query rewritten: `remove` first, then `set` (which replaces every value
-/// of its key). A path with no parameters left loses its `?`.
+/// Returns `path` with its query rewritten: `set` first (which replaces every value of its key),
+/// then `remove`. A path with no parameters left loses its `?`.
 pub fn rewrite(path: &str, set: &[(String, String)], remove: &[String]) -> String {
     let (base, query) = path.split_once('?').unwrap_or((path, ""));
     let mut params: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
+    // As native's parser: every `&` ends a parameter, so an empty one in the middle stays (as the
+    // key "" with the value ""), while nothing after a final `&` is one.
+    let query = query.strip_suffix('&').unwrap_or(query);
+    for pair in query.split('&').filter(|_| !query.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         params.entry(key).or_default().push(value);
     }
-    for key in remove {
-        params.remove(key.as_str());
-    }
+    // Native's order: set first, then remove, so a key in both lists is gone.
     for (key, value) in set {
         params.insert(key.as_str(), vec![value.as_str()]);
+    }
+    for key in remove {
+        params.remove(key.as_str());
     }
     let mut out = String::with_capacity(path.len() + 16);
     out.push_str(base);
@@ -64,6 +68,24 @@ mod tests {
     #[test]
     fn removing_the_last_parameter_drops_the_question_mark() {
         assert_eq!(rewrite("/p?k=v", &[], &["k".into()]), "/p");
+    }
+
+    #[test]
+    fn empty_parameters_stay_as_native_keeps_them() {
+        assert_eq!(
+            rewrite("/p?&a=1&&b", &set(&[("c", "")]), &[]),
+            "/p?=&=&a=1&b=&c="
+        );
+        assert_eq!(rewrite("/p?a=1&", &set(&[("c", "2")]), &[]), "/p?a=1&c=2");
+        assert_eq!(rewrite("/p?", &set(&[("c", "2")]), &[]), "/p?c=2");
+    }
+
+    #[test]
+    fn a_key_both_set_and_removed_is_removed() {
+        assert_eq!(
+            rewrite("/p?&a=0&b=2", &set(&[("a", "1")]), &["a".into()]),
+            "/p?=&b=2"
+        );
     }
 
     #[test]

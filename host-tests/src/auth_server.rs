@@ -32,7 +32,14 @@ pub enum AuthAction {
     Fail(tonic::Status),
     /// Waits, then acts.
     Delay(Duration, Box<AuthAction>),
+    /// Starts an OK answer, then resets the stream mid-answer: the response headers and part of
+    /// the message go out, then RST_STREAM (INTERNAL_ERROR).
+    Reset,
 }
+
+/// Marks a response to be cut off mid-answer (see [`AuthAction::Reset`]).
+#[derive(Clone, Copy)]
+struct CutOffMarker;
 
 type Script = Arc<dyn Fn(&CheckRequest) -> AuthAction + Send + Sync>;
 
@@ -71,6 +78,36 @@ impl RecordedCheck {
 struct State {
     scripts: Mutex<HashMap<String, Script>>,
     checks: Mutex<HashMap<String, Vec<RecordedCheck>>>,
+    /// Per case: calls answered, and calls the client (Envoy) cancelled before the answer.
+    outcomes: Mutex<HashMap<String, Outcomes>>,
+}
+
+/// How a case's calls ended, as the server saw them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outcomes {
+    pub answered: usize,
+    pub cancelled: usize,
+}
+
+/// Counts a call as cancelled unless it is marked answered before it is dropped: tonic drops the
+/// handler's future when the caller resets the stream.
+struct CallGuard {
+    state: Arc<State>,
+    case: String,
+    answered: bool,
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if let Ok(mut outcomes) = self.state.outcomes.lock() {
+            let entry = outcomes.entry(std::mem::take(&mut self.case)).or_default();
+            if self.answered {
+                entry.answered += 1;
+            } else {
+                entry.cancelled += 1;
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -124,15 +161,32 @@ impl Authorization for Service {
             None => AuthAction::Respond(Box::new(allow())),
         };
         if let Ok(mut checks) = self.0.checks.lock() {
-            checks.entry(case).or_default().push(recorded);
+            checks.entry(case.clone()).or_default().push(recorded);
         }
+        let mut guard = CallGuard {
+            state: Arc::clone(&self.0),
+            case,
+            answered: false,
+        };
         loop {
             match action {
-                AuthAction::Respond(response) => return Ok(tonic::Response::new(*response)),
-                AuthAction::Fail(status) => return Err(status),
+                AuthAction::Respond(response) => {
+                    guard.answered = true;
+                    return Ok(tonic::Response::new(*response));
+                }
+                AuthAction::Fail(status) => {
+                    guard.answered = true;
+                    return Err(status);
+                }
                 AuthAction::Delay(delay, then) => {
                     tokio::time::sleep(delay).await;
                     action = *then;
+                }
+                AuthAction::Reset => {
+                    guard.answered = true;
+                    let mut response = tonic::Response::new(allow());
+                    response.extensions_mut().insert(CutOffMarker);
+                    return Ok(response);
                 }
             }
         }
@@ -156,6 +210,13 @@ impl AuthServer {
                 .unwrap_or_default();
             request.extensions_mut().insert(Authority(authority));
             request
+        });
+        let layer = layer.map_response(|response: http::Response<tonic::body::Body>| {
+            if response.extensions().get::<CutOffMarker>().is_some() {
+                response.map(|body| tonic::body::Body::new(CutOff::new(body)))
+            } else {
+                response
+            }
         });
         tokio::spawn(async move {
             let incoming =
@@ -183,6 +244,15 @@ impl AuthServer {
     /// Always answers a case's checks with `action`.
     pub fn respond(&self, case: &str, action: AuthAction) {
         self.script(case, move |_| action.clone());
+    }
+
+    /// How the case's calls ended so far: answered, or cancelled by Envoy before the answer.
+    pub fn outcomes(&self, case: &str) -> Outcomes {
+        self.state
+            .outcomes
+            .lock()
+            .map(|o| o.get(case).copied().unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// The checks recorded for a case, in arrival order.
@@ -257,4 +327,50 @@ pub fn header(
 /// `OVERWRITE_IF_EXISTS_OR_ADD`.
 pub fn set_header(key: &str, value: &str) -> HeaderValueOption {
     header(key, value, 2, None)
+}
+
+/// A response body that lets the first half of the first data frame out, then fails: hyper then
+/// resets the HTTP/2 stream (RST_STREAM INTERNAL_ERROR) after the headers went out.
+struct CutOff {
+    inner: tonic::body::Body,
+    sent: bool,
+}
+
+impl CutOff {
+    fn new(inner: tonic::body::Body) -> Self {
+        Self { inner, sent: false }
+    }
+}
+
+impl hyper::body::Body for CutOff {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        if self.sent {
+            return Poll::Ready(Some(Err(tonic::Status::internal("cut off mid-answer"))));
+        }
+        match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    self.sent = true;
+                    let half = data.slice(..data.len() / 2);
+                    Poll::Ready(Some(Ok(hyper::body::Frame::data(half))))
+                }
+                Err(_) => {
+                    self.sent = true;
+                    Poll::Ready(Some(Err(tonic::Status::internal("cut off mid-answer"))))
+                }
+            },
+            Poll::Ready(_) => {
+                self.sent = true;
+                Poll::Ready(Some(Err(tonic::Status::internal("cut off mid-answer"))))
+            }
+        }
+    }
 }

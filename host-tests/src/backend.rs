@@ -49,11 +49,14 @@ impl RecordedRequest {
 }
 
 type Records = Arc<Mutex<HashMap<String, Vec<RecordedRequest>>>>;
+/// Request heads per case, counted as they arrive (before the body is read).
+type Arrivals = Arc<Mutex<HashMap<String, usize>>>;
 
 #[derive(Clone)]
 pub struct Backend {
     pub addr: SocketAddr,
     records: Records,
+    arrivals: Arrivals,
 }
 
 impl Backend {
@@ -63,12 +66,14 @@ impl Backend {
             .expect("bind the backend");
         let addr = listener.local_addr().expect("backend address");
         let records: Records = Arc::default();
-        let shared = Arc::clone(&records);
+        let arrivals: Arrivals = Arc::default();
+        let shared = (Arc::clone(&records), Arc::clone(&arrivals));
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let records = Arc::clone(&shared);
+                let (records, arrivals) = (Arc::clone(&shared.0), Arc::clone(&shared.1));
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
+                        count_arrival(&arrivals, &request);
                         record(Arc::clone(&records), request)
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
@@ -77,7 +82,20 @@ impl Backend {
                 });
             }
         });
-        Self { addr, records }
+        Self {
+            addr,
+            records,
+            arrivals,
+        }
+    }
+
+    /// How many request heads of a case have reached the upstream, counted on arrival: a request
+    /// shows here before its body is read, and even if its body never completes.
+    pub fn arrivals(&self, case: &str) -> usize {
+        self.arrivals
+            .lock()
+            .map(|a| a.get(case).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 
     /// The requests of a case that reached the upstream, in arrival order.
@@ -86,6 +104,19 @@ impl Backend {
             .lock()
             .map(|r| r.get(case).cloned().unwrap_or_default())
             .unwrap_or_default()
+    }
+}
+
+fn count_arrival(arrivals: &Arrivals, request: &hyper::Request<Incoming>) {
+    let case = request
+        .headers()
+        .get_all(CASE_HEADER)
+        .iter()
+        .next_back()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    if let Ok(mut arrivals) = arrivals.lock() {
+        *arrivals.entry(case).or_default() += 1;
     }
 }
 

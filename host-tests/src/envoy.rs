@@ -48,6 +48,8 @@ pub fn wasm_module() -> PathBuf {
 pub struct Listener {
     pub name: String,
     pub http_filters: Vec<Value>,
+    /// Upgrade types the connection manager accepts (`upgrade_configs`), e.g. `websocket`.
+    pub upgrades: Vec<String>,
 }
 
 impl Listener {
@@ -55,7 +57,14 @@ impl Listener {
         Self {
             name: name.to_owned(),
             http_filters,
+            upgrades: Vec::new(),
         }
+    }
+
+    /// Accepts `Upgrade: <upgrade_type>` requests (`upgrade_configs` on the connection manager).
+    pub fn upgrade(mut self, upgrade_type: &str) -> Self {
+        self.upgrades.push(upgrade_type.to_owned());
+        self
     }
 }
 
@@ -125,10 +134,15 @@ pub fn native_ext_authz(config: &Value) -> Value {
 pub const AUTH_CLUSTER: &str = "ext_authz";
 /// The same auth server under an Istio-style name.
 pub const ISTIO_AUTH_CLUSTER: &str = "outbound|9000||ext-authz.ns.svc.cluster.local";
+/// The plain HTTP authorization server.
+pub const HTTP_AUTH_CLUSTER: &str = "ext_authz_http";
 /// A cluster whose endpoint refuses connections.
 pub const DOWN_CLUSTER: &str = "ext_authz_down";
+/// A cluster whose endpoint accepts connections and closes them at once (see [`crate::Harness`]).
+pub const HANGUP_CLUSTER: &str = "ext_authz_hangup";
 
-fn static_cluster(name: &str, port: u16, http2: bool) -> Value {
+/// A STATIC cluster of one loopback endpoint; `http2` for gRPC.
+pub fn static_cluster(name: &str, port: u16, http2: bool) -> Value {
     let mut cluster = json!({
         "name": name,
         "type": "STATIC",
@@ -161,6 +175,25 @@ pub fn bootstrap(
     closed_port: u16,
     access_log: &Path,
 ) -> Value {
+    bootstrap_with_clusters(
+        listeners,
+        auth_port,
+        backend_port,
+        closed_port,
+        access_log,
+        Vec::new(),
+    )
+}
+
+/// As [`bootstrap`], with more clusters (see [`static_cluster`]).
+pub fn bootstrap_with_clusters(
+    listeners: &[Listener],
+    auth_port: u16,
+    backend_port: u16,
+    closed_port: u16,
+    access_log: &Path,
+    extra_clusters: Vec<Value>,
+) -> Value {
     let listeners: Vec<Value> = listeners
         .iter()
         .map(|l| {
@@ -169,44 +202,54 @@ pub fn bootstrap(
                 "name": "envoy.filters.http.router",
                 "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
             }));
+            let mut hcm = json!({
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": l.name,
+                "codec_type": "AUTO",
+                "access_log": [{
+                    "name": "envoy.access_loggers.file",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                        "path": access_log.display().to_string(),
+                        "log_format": {"text_format": "%REQ(X-CASE)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n"}
+                    }
+                }],
+                "route_config": {"virtual_hosts": [{
+                    "name": "all",
+                    "domains": ["*"],
+                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "backend", "timeout": "10s"}}]
+                }]},
+                "http_filters": filters
+            });
+            if !l.upgrades.is_empty() {
+                hcm["upgrade_configs"] = l
+                    .upgrades
+                    .iter()
+                    .map(|u| json!({"upgrade_type": u}))
+                    .collect();
+            }
             json!({
                 "name": l.name,
                 "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
                 "filter_chains": [{"filters": [{
                     "name": "envoy.filters.network.http_connection_manager",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                        "stat_prefix": l.name,
-                        "codec_type": "AUTO",
-                        "access_log": [{
-                            "name": "envoy.access_loggers.file",
-                            "typed_config": {
-                                "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-                                "path": access_log.display().to_string(),
-                                "log_format": {"text_format": "%REQ(X-CASE)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n"}
-                            }
-                        }],
-                        "route_config": {"virtual_hosts": [{
-                            "name": "all",
-                            "domains": ["*"],
-                            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "backend", "timeout": "10s"}}]
-                        }]},
-                        "http_filters": filters
-                    }
+                    "typed_config": hcm
                 }]}]
             })
         })
         .collect();
+    let mut clusters = vec![
+        static_cluster(AUTH_CLUSTER, auth_port, true),
+        static_cluster(ISTIO_AUTH_CLUSTER, auth_port, true),
+        static_cluster(DOWN_CLUSTER, closed_port, true),
+        static_cluster("backend", backend_port, false),
+    ];
+    clusters.extend(extra_clusters);
     json!({
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
         "static_resources": {
             "listeners": listeners,
-            "clusters": [
-                static_cluster(AUTH_CLUSTER, auth_port, true),
-                static_cluster(ISTIO_AUTH_CLUSTER, auth_port, true),
-                static_cluster(DOWN_CLUSTER, closed_port, true),
-                static_cluster("backend", backend_port, false)
-            ]
+            "clusters": clusters
         }
     })
 }

@@ -7,7 +7,11 @@
 pub mod auth_server;
 pub mod backend;
 pub mod client;
+pub mod compare;
 pub mod envoy;
+pub mod h2_client;
+pub mod http_auth_server;
+pub mod raw_http;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +25,8 @@ pub use envoy::{Envoy, Listener};
 pub struct Harness {
     runtime: tokio::runtime::Runtime,
     pub auth: AuthServer,
+    /// A plain HTTP authorization server, behind the `ext_authz_http` cluster.
+    pub http_auth: http_auth_server::HttpAuthServer,
     pub backend: Backend,
     pub envoy: Envoy,
     access_log: std::path::PathBuf,
@@ -35,8 +41,14 @@ impl Harness {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let (auth, backend) =
-            runtime.block_on(async { (AuthServer::start().await, Backend::start().await) });
+        let (auth, http_auth, backend, hangup_port) = runtime.block_on(async {
+            (
+                AuthServer::start().await,
+                http_auth_server::HttpAuthServer::start().await,
+                Backend::start().await,
+                start_hangup().await,
+            )
+        });
         let closed_port = closed_port();
         static NEXT_LOG: AtomicUsize = AtomicUsize::new(0);
         let access_log = std::env::temp_dir().join(format!(
@@ -44,12 +56,16 @@ impl Harness {
             std::process::id(),
             NEXT_LOG.fetch_add(1, Ordering::Relaxed)
         ));
-        let bootstrap = envoy::bootstrap(
+        let bootstrap = envoy::bootstrap_with_clusters(
             listeners,
             auth.addr.port(),
             backend.addr.port(),
             closed_port,
             &access_log,
+            vec![
+                envoy::static_cluster(envoy::HANGUP_CLUSTER, hangup_port, true),
+                envoy::static_cluster(envoy::HTTP_AUTH_CLUSTER, http_auth.addr.port(), false),
+            ],
         );
         let envoy = match Envoy::start(&bootstrap) {
             Ok(envoy) => envoy,
@@ -58,6 +74,7 @@ impl Harness {
         Self {
             runtime,
             auth,
+            http_auth,
             backend,
             envoy,
             access_log,
@@ -111,6 +128,21 @@ impl Harness {
     pub fn plugin_stat(&self, name: &str) -> u64 {
         self.envoy.stat(&format!("wasmcustom.{name}"))
     }
+}
+
+/// An "auth server" that accepts every connection and closes it at once, without a byte: the
+/// endpoint of [`envoy::HANGUP_CLUSTER`].
+async fn start_hangup() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the hang-up server");
+    let port = listener.local_addr().expect("hang-up address").port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    port
 }
 
 /// A loopback port with nothing listening: bound, then released.

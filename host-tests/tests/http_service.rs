@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use host_tests::backend::RecordedRequest;
 use host_tests::envoy::{native_ext_authz, wasm_filter, DOWN_CLUSTER, HTTP_AUTH_CLUSTER};
-use host_tests::{Harness, Listener, Request, Response};
+use host_tests::{compare, Harness, Listener, Request, Response};
 use serde_json::{json, Value};
 
 fn config(cluster: &str) -> Value {
@@ -37,42 +37,10 @@ fn harness() -> &'static Harness {
     })
 }
 
-const VOLATILE: &[&str] = &[
-    "date",
-    "x-request-id",
-    "x-case",
-    "x-envoy-upstream-service-time",
-    "x-envoy-expected-rq-timeout-ms",
-];
-
-fn stable(headers: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
-    let mut kept: Vec<_> = headers
-        .iter()
-        .filter(|(k, _)| !VOLATILE.contains(&k.as_str()))
-        .cloned()
-        .collect();
-    kept.sort_by(|a, b| a.0.cmp(&b.0));
-    kept
-}
-
 struct Seen {
     response: Response,
     upstream: Vec<RecordedRequest>,
     authorization: Vec<RecordedRequest>,
-}
-
-fn view(requests: &[RecordedRequest]) -> Vec<(String, String, Vec<(String, Vec<u8>)>, Vec<u8>)> {
-    requests
-        .iter()
-        .map(|r| {
-            (
-                r.method.clone(),
-                r.path.clone(),
-                stable(&r.headers),
-                r.body.clone(),
-            )
-        })
-        .collect()
 }
 
 /// Sends `request` through the native and the wasm listener and asserts they agree.
@@ -90,26 +58,18 @@ fn same(name: &str, listeners: (&str, &str), request: Request) -> Seen {
     }
     let (native, wasm) = (&seen[0], &seen[1]);
     assert_eq!(
-        (
-            wasm.response.status,
-            stable(&wasm.response.headers),
-            &wasm.response.body
-        ),
-        (
-            native.response.status,
-            stable(&native.response.headers),
-            &native.response.body
-        ),
+        compare::response(&wasm.response),
+        compare::response(&native.response),
         "{name}: client responses differ"
     );
     assert_eq!(
-        view(&wasm.upstream),
-        view(&native.upstream),
+        compare::requests(&wasm.upstream),
+        compare::requests(&native.upstream),
         "{name}: upstream requests differ"
     );
     assert_eq!(
-        view(&wasm.authorization),
-        view(&native.authorization),
+        compare::requests(&wasm.authorization),
+        compare::requests(&native.authorization),
         "{name}: authorization requests differ"
     );
     seen.swap_remove(1)

@@ -6,7 +6,7 @@ use envoy_types::pb::envoy::service::auth::v3::{CheckResponse, OkHttpResponse};
 use host_tests::auth_server::{allow, allow_with, deny, header, set_header};
 use host_tests::backend::RecordedRequest;
 use host_tests::envoy::{native_ext_authz, wasm_filter, AUTH_CLUSTER, DOWN_CLUSTER};
-use host_tests::{AuthAction, Harness, Listener, Request, Response};
+use host_tests::{compare, AuthAction, Harness, Listener, Request, Response};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 
@@ -36,56 +36,6 @@ fn harness() -> &'static Harness {
     })
 }
 
-/// Headers that differ between any two requests, whoever handles them.
-const VOLATILE: &[&str] = &[
-    "date",
-    "x-request-id",
-    "x-case",
-    "x-envoy-upstream-service-time",
-];
-
-type Headers = Vec<(String, Vec<u8>)>;
-/// (method, path, headers, body) of a request that reached the upstream.
-type UpstreamView = (String, String, Headers, Vec<u8>);
-/// (status, headers, body) of what the client got.
-type ClientView = (u16, Headers, Vec<u8>);
-
-/// The headers that must match, by name: the order of different names carries no meaning in HTTP,
-/// the order of one name's values does, and a stable sort keeps it.
-fn stable(headers: &[(String, Vec<u8>)]) -> Headers {
-    let mut kept: Vec<_> = headers
-        .iter()
-        .filter(|(k, _)| !VOLATILE.contains(&k.as_str()))
-        .cloned()
-        .collect();
-    kept.sort_by(|a, b| a.0.cmp(&b.0));
-    kept
-}
-
-fn upstream_view(
-    requests: &[RecordedRequest],
-) -> Vec<UpstreamView> {
-    requests
-        .iter()
-        .map(|r| {
-            (
-                r.method.clone(),
-                r.path.clone(),
-                stable(&r.headers),
-                r.body.clone(),
-            )
-        })
-        .collect()
-}
-
-fn client_view(response: &Response) -> ClientView {
-    (
-        response.status,
-        stable(&response.headers),
-        response.body.clone(),
-    )
-}
-
 /// Runs `request` through the native and the wasm listener of `listeners` with `answer` from the
 /// auth server, and asserts both filters gave the client and the upstream the same.
 fn assert_same(
@@ -106,13 +56,13 @@ fn assert_same(
     }
     let (native, wasm) = (&seen[0], &seen[1]);
     assert_eq!(
-        client_view(&wasm.0),
-        client_view(&native.0),
+        compare::response(&wasm.0),
+        compare::response(&native.0),
         "{name}: client responses differ"
     );
     assert_eq!(
-        upstream_view(&wasm.1),
-        upstream_view(&native.1),
+        compare::requests(&wasm.1),
+        compare::requests(&native.1),
         "{name}: upstream requests differ"
     );
     assert_eq!(

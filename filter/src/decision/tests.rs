@@ -142,7 +142,7 @@ fn ok_with_every_kind_of_change() {
             headers_to_remove: vec!["x-remove-me".into(), "authorization".into()],
             response_headers: vec![
                 mutation("x-resp", "r", HeaderAction::Set),
-                mutation("set-cookie", "a=b", HeaderAction::Set),
+                mutation("set-cookie", "a=b", HeaderAction::Add),
             ],
             query_parameters_to_set: vec![
                 ("tenant".into(), "acme".into()),
@@ -157,13 +157,13 @@ fn ok_with_every_kind_of_change() {
 
 #[test]
 fn append_and_append_action_map_to_header_actions() {
-    // (append, append_action) -> (request action, response and reply action). As native 1.40:
-    // `append: true` joins request headers and adds response headers, anything else overwrites,
-    // the default APPEND_IF_EXISTS_OR_ADD included. Explicit ADD_IF_ABSENT and
-    // OVERWRITE_IF_EXISTS are honoured.
+    // (append, append_action) -> (request action, response action). As native 1.40: on request
+    // headers `append: true` joins and anything else overwrites, the default
+    // APPEND_IF_EXISTS_OR_ADD included; on response headers the default adds. Explicit
+    // ADD_IF_ABSENT and OVERWRITE_IF_EXISTS are honoured.
     use HeaderAction::*;
     let cases = [
-        (None, 0, Set, Set),
+        (None, 0, Set, Add),
         (None, 1, AddIfAbsent, AddIfAbsent),
         (None, 2, Set, Set),
         (None, 3, OverwriteIfExists, OverwriteIfExists),
@@ -204,11 +204,13 @@ fn append_and_append_action_map_to_header_actions() {
             ))),
             ..Default::default()
         }));
-        assert_eq!(
-            reply.headers,
-            vec![mutation("x-h", "v", on_response)],
-            "denied: {context}"
-        );
+        // A denial keeps only the headers to set, as native's local reply does.
+        let on_reply = match (append, append_action) {
+            (Some(true), _) => vec![],
+            (None, 0) => vec![mutation("x-h", "v", Set)],
+            _ => vec![mutation("x-h", "v", on_response)],
+        };
+        assert_eq!(reply.headers, on_reply, "denied: {context}");
     }
 }
 

@@ -13,7 +13,13 @@ pub fn log(context_id: u32, level: LogLevel, message: &str) {
 /// Makes an allowing server's changes to the request. The response-header changes are returned,
 /// for when the response comes.
 pub fn allow(context_id: u32, allow: Allow) -> Vec<HeaderMutation> {
-    for mutation in &allow.request_headers {
+    // Native's order: every header to set first, then the appends (which may append to a value
+    // the same answer set).
+    let (appends, others): (Vec<_>, Vec<_>) = allow
+        .request_headers
+        .iter()
+        .partition(|m| m.action == HeaderAction::Append);
+    for mutation in others.into_iter().chain(appends) {
         mutate(context_id, Headers::Request, mutation);
     }
     for name in &allow.headers_to_remove {
@@ -63,6 +69,17 @@ fn rewrite_query(context_id: u32, allow: &Allow) {
     }
 }
 
+/// Changes the response headers in native's order: the values to add (`append: true`) first, then
+/// the headers to set, each replacing every value before it.
+pub fn response_headers(context_id: u32, mutations: &[HeaderMutation]) {
+    let (adds, others): (Vec<_>, Vec<_>) = mutations
+        .iter()
+        .partition(|m| m.action == HeaderAction::Add);
+    for mutation in adds.into_iter().chain(others) {
+        mutate(context_id, Headers::Response, mutation);
+    }
+}
+
 /// Applies one header change with `HeaderValueOption` semantics.
 pub fn mutate(context_id: u32, headers: Headers, mutation: &HeaderMutation) {
     let HeaderMutation {
@@ -74,14 +91,7 @@ pub fn mutate(context_id: u32, headers: Headers, mutation: &HeaderMutation) {
     let result = match action {
         HeaderAction::Set => host::set_header(headers, name, value),
         HeaderAction::Add => host::add_header(headers, name, value),
-        HeaderAction::Append => match existing() {
-            Some(mut joined) => {
-                joined.push(b',');
-                joined.extend_from_slice(value);
-                host::set_header(headers, name, &joined)
-            }
-            None => Ok(()),
-        },
+        HeaderAction::Append => append(headers, name, value),
         HeaderAction::AddIfAbsent => match existing() {
             Some(_) => Ok(()),
             None => host::add_header(headers, name, value),
@@ -98,6 +108,38 @@ pub fn mutate(context_id: u32, headers: Headers, mutation: &HeaderMutation) {
             &format!("cannot write header {name:?} (host status {status})"),
         );
     }
+}
+
+/// Appends to a header as Envoy's `appendCopy`: to its first value, joined with `,` (`; ` for
+/// `cookie`, none after an empty value), keeping any further values as they are; nothing when the header is absent.
+fn append(headers: Headers, name: &str, value: &[u8]) -> Result<(), host::HostStatus> {
+    let map = host::header_map(headers)?;
+    let values: Vec<&[u8]> = header_map::parse(&map)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, v)| v)
+        .collect();
+    // Nothing to append to, or nothing to append: as Envoy, no change.
+    let (Some((first, rest)), false) = (values.split_first(), value.is_empty()) else {
+        return Ok(());
+    };
+    let mut joined = first.to_vec();
+    if !joined.is_empty() {
+        // Envoy joins cookies with "; ", everything else with ",".
+        let delimiter: &[u8] = if name.eq_ignore_ascii_case("cookie") {
+            b"; "
+        } else {
+            b","
+        };
+        joined.extend_from_slice(delimiter);
+    }
+    joined.extend_from_slice(value);
+    host::set_header(headers, name, &joined)?;
+    for other in rest {
+        host::add_header(headers, name, other)?;
+    }
+    Ok(())
 }
 
 /// Answers the client.

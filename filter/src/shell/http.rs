@@ -485,9 +485,7 @@ impl HttpContext for ExtAuthz {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        for mutation in std::mem::take(&mut self.response_headers) {
-            apply::mutate(self.context_id, Headers::Response, &mutation);
-        }
+        apply::response_headers(self.context_id, &std::mem::take(&mut self.response_headers));
         Action::Continue
     }
 }

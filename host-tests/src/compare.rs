@@ -1,0 +1,76 @@
+//! Comparing what two filters did with the same request: the views the differential tests put
+//! side by side, without what differs between any two requests whoever handles them.
+
+use crate::backend::RecordedRequest;
+use crate::client::Response;
+
+/// Headers as recorded: name and raw value, in order.
+pub type Headers = Vec<(String, Vec<u8>)>;
+/// (method, path, headers, body) of a request that reached a server.
+pub type RequestView = (String, String, Headers, Vec<u8>);
+/// (status, headers, body) of what the client got.
+pub type ResponseView = (u16, Headers, Vec<u8>);
+
+/// Headers that differ between any two requests.
+const VOLATILE: &[&str] = &[
+    "date",
+    "x-request-id",
+    "x-case",
+    "x-envoy-upstream-service-time",
+    "x-envoy-expected-rq-timeout-ms",
+];
+
+/// The headers that must match, by name: the order of different names carries no meaning in HTTP,
+/// the order of one name's values does, and a stable sort keeps it.
+pub fn stable(headers: &[(String, Vec<u8>)]) -> Headers {
+    let mut kept: Headers = headers
+        .iter()
+        .filter(|(k, _)| !VOLATILE.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    kept
+}
+
+pub fn requests(requests: &[RecordedRequest]) -> Vec<RequestView> {
+    requests
+        .iter()
+        .map(|r| {
+            (
+                r.method.clone(),
+                r.path.clone(),
+                stable(&r.headers),
+                r.body.clone(),
+            )
+        })
+        .collect()
+}
+
+pub fn response(response: &Response) -> ResponseView {
+    (
+        response.status,
+        stable(&response.headers),
+        response.body.clone(),
+    )
+}
+
+/// Where two values first differ, with some context: one side, then the other.
+pub fn difference<T: std::fmt::Debug>(left: &T, right: &T) -> String {
+    let (left, right) = (format!("{left:?}"), format!("{right:?}"));
+    let at = left
+        .bytes()
+        .zip(right.bytes())
+        .position(|(a, b)| a != b)
+        .unwrap_or(left.len().min(right.len()));
+    let from = at.saturating_sub(300);
+    let window = |s: &str| {
+        s.get(from..(at + 300).min(s.len()))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    format!(
+        "left:  ...{}...\nright: ...{}...",
+        window(&left),
+        window(&right)
+    )
+}
