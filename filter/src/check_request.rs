@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::proto::wire::{
     bytes_field, map_entry_message, map_entry_parts, message_field, string_field, varint_field,
 };
+use crate::route::matcher::StringMatch;
 
 /// What the shell knows about a request when it asks for a decision. No host calls in here.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +29,30 @@ pub struct RequestAttributes<'a> {
     pub body: Option<RequestBody<'a>>,
     /// `metadata_context.filter_metadata`: namespace and encoded `google.protobuf.Struct`.
     pub filter_metadata: &'a [(&'a str, &'a [u8])],
+    /// Which headers go, and as `headers` or `header_map`; `None` sends all as `headers`.
+    pub selection: Option<&'a HeaderSelection>,
+}
+
+/// `allowed_headers`, `disallowed_headers` and `encode_raw_headers`, as native reads them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HeaderSelection {
+    /// Only headers matching one of these go; `None` means all.
+    pub allowed: Option<Vec<StringMatch>>,
+    /// Headers matching one of these never go, whatever `allowed` says.
+    pub disallowed: Vec<StringMatch>,
+    /// `header_map` (values apart, bytes untouched) instead of `headers`.
+    pub raw: bool,
+}
+
+impl HeaderSelection {
+    /// Whether a header (its lower-case name) goes into the CheckRequest.
+    pub fn keeps(&self, name: &[u8]) -> bool {
+        let allowed = self
+            .allowed
+            .as_ref()
+            .is_none_or(|a| a.iter().any(|m| m.matches(name)));
+        allowed && !self.disallowed.iter().any(|m| m.matches(name))
+    }
 }
 
 /// The part of the body that goes to the auth server, as native's `with_request_body` sends it.
@@ -113,6 +138,10 @@ const HTTP_SCHEME: u32 = 6;
 const HTTP_SIZE: u32 = 9;
 const HTTP_PROTOCOL: u32 = 10;
 const HTTP_BODY: u32 = 11;
+const HTTP_HEADER_MAP: u32 = 13;
+const HEADER_MAP_HEADERS: u32 = 1;
+const HEADER_VALUE_KEY: u32 = 1;
+const HEADER_VALUE_RAW_VALUE: u32 = 3;
 const HTTP_RAW_BODY: u32 = 12;
 
 /// Encodes the CheckRequest for `attributes`, with the config's pre-encoded context extensions.
@@ -168,20 +197,30 @@ fn http_request(buf: &mut Vec<u8>, attributes: &RequestAttributes<'_>) {
     // request in the same logs.
     string_field(buf, HTTP_ID, get(b"x-request-id").unwrap_or_default());
     string_field(buf, HTTP_METHOD, get(b":method").unwrap_or_default());
-    match &attributes.body {
-        None => joined_headers(buf, headers),
-        Some(body) => {
-            // As native: the server learns whether it got all of the body, and a client cannot
-            // claim otherwise.
-            let partial: &[u8] = if body.partial() { b"true" } else { b"false" };
-            let with_partial: Vec<(&[u8], &[u8])> = headers
-                .iter()
-                .filter(|(k, _)| !k.eq_ignore_ascii_case(PARTIAL_BODY_HEADER))
-                .copied()
-                .chain([(PARTIAL_BODY_HEADER, partial)])
-                .collect();
-            joined_headers(buf, &with_partial);
-        }
+    // The headers that go: those the selection keeps, and (with a body) the partial-body header,
+    // which native sets over anything a client sent.
+    let selection = attributes.selection;
+    let partial: Option<&[u8]> =
+        attributes
+            .body
+            .map(|b| if b.partial() { &b"true"[..] } else { b"false" });
+    let filtered: Vec<(&[u8], &[u8])>;
+    let sent: &[(&[u8], &[u8])] = if selection.is_none() && partial.is_none() {
+        headers
+    } else {
+        filtered = headers
+            .iter()
+            .filter(|(k, _)| partial.is_none() || !k.eq_ignore_ascii_case(PARTIAL_BODY_HEADER))
+            .filter(|(k, _)| selection.is_none_or(|s| s.keeps(&k.to_ascii_lowercase())))
+            .copied()
+            .chain(partial.map(|p| (PARTIAL_BODY_HEADER, p)))
+            .collect();
+        &filtered
+    };
+    if selection.is_some_and(|s| s.raw) {
+        raw_headers(buf, sent);
+    } else {
+        joined_headers(buf, sent);
     }
     string_field(buf, HTTP_PATH, get(b":path").unwrap_or_default());
     string_field(buf, HTTP_HOST, get(b":authority").unwrap_or_default());
@@ -196,6 +235,19 @@ fn http_request(buf: &mut Vec<u8>, attributes: &RequestAttributes<'_>) {
         // Bytes that are not UTF-8 become `!`, as native sends them.
         string_field(buf, HTTP_BODY, body.bytes);
     }
+}
+
+/// Writes `header_map`: every header apart, in the host's order, keys lower-cased, values as the
+/// bytes they are (`raw_value`), as native's `encode_raw_headers` sends them.
+fn raw_headers(buf: &mut Vec<u8>, headers: &[(&[u8], &[u8])]) {
+    message_field(buf, HTTP_HEADER_MAP, |buf| {
+        for (key, value) in headers {
+            message_field(buf, HEADER_MAP_HEADERS, |buf| {
+                bytes_field(buf, HEADER_VALUE_KEY, &key.to_ascii_lowercase());
+                bytes_field(buf, HEADER_VALUE_RAW_VALUE, value);
+            });
+        }
+    });
 }
 
 /// Writes `headers` as the `map<string, string>`: keys lower-cased, the values of a repeated

@@ -89,6 +89,7 @@ fn realistic_request_decodes_field_by_field() {
         time: Duration::new(1_732_270_000, 123_456_789),
         body: None,
         filter_metadata: &[],
+        selection: None,
     };
     let request = decode(&encode(&attributes, &config.context_extensions.encoded));
     let attrs = request.attributes.as_ref().unwrap();
@@ -454,4 +455,76 @@ fn filter_metadata_goes_into_metadata_context() {
         Some(Kind::StringValue("acme".into()))
     );
     assert_eq!(context.filter_metadata["empty"], Struct::default());
+}
+
+#[test]
+fn allowed_disallowed_and_raw_headers_as_native() {
+    use ext_authz_filter::check_request::HeaderSelection;
+    let config = Config::parse(
+        br#"{"grpc_service": {"envoy_grpc": {"cluster_name": "c"}},
+             "allowed_headers": {"patterns": [{"prefix": "x-"}, {"exact": ":path"}]},
+             "disallowed_headers": {"patterns": [{"exact": "x-a"}]}}"#,
+    )
+    .unwrap();
+    let latin1 = [b'a', 0xe9];
+    let headers: [(&[u8], &[u8]); 6] = [
+        (b":path", b"/p"),
+        (b":method", b"GET"),
+        (b"x-a", b"1"),
+        (b"x-b", b"2"),
+        (b"x-b", b"3"),
+        (b"x-latin1", &latin1),
+    ];
+    let attributes = RequestAttributes {
+        headers: &headers,
+        selection: Some(&config.headers),
+        ..Default::default()
+    };
+    let request = decode(&encode(&attributes, &[]));
+    let selected = http(&request);
+    let mut names: Vec<&str> = selected.headers.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [":path", "x-b", "x-latin1"],
+        "allowed, less the disallowed"
+    );
+    assert_eq!(selected.headers["x-b"], "2,3");
+    assert_eq!(
+        selected.method, "GET",
+        "the fields stay whatever the selection"
+    );
+
+    let raw = HeaderSelection {
+        raw: true,
+        ..Default::default()
+    };
+    let attributes = RequestAttributes {
+        headers: &headers,
+        selection: Some(&raw),
+        ..Default::default()
+    };
+    let request = decode(&encode(&attributes, &[]));
+    let raw_http = http(&request);
+    assert!(raw_http.headers.is_empty(), "header_map instead of headers");
+    let map: Vec<(&str, &[u8])> = raw_http
+        .header_map
+        .as_ref()
+        .unwrap()
+        .headers
+        .iter()
+        .map(|h| (h.key.as_str(), h.raw_value.as_slice()))
+        .collect();
+    assert_eq!(
+        map,
+        [
+            (":path", &b"/p"[..]),
+            (":method", b"GET"),
+            ("x-a", b"1"),
+            ("x-b", b"2"),
+            ("x-b", b"3"),
+            ("x-latin1", &latin1)
+        ],
+        "every value apart, in order, bytes untouched"
+    );
 }

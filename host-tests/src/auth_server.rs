@@ -55,8 +55,14 @@ pub struct RecordedCheck {
 
 impl RecordedCheck {
     /// A header of the checked request, from the CheckRequest's `headers` map.
+    /// With `encode_raw_headers`, the first value in `header_map`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.http().headers.get(name).map(String::as_str)
+        let http = self.http();
+        http.headers.get(name).map(String::as_str).or_else(|| {
+            let map = http.header_map.as_ref()?;
+            let header = map.headers.iter().find(|h| h.key == name)?;
+            std::str::from_utf8(&header.raw_value).ok()
+        })
     }
 
     pub fn http(

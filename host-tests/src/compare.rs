@@ -1,6 +1,9 @@
 //! Comparing what two filters did with the same request: the views the differential tests put
 //! side by side, without what differs between any two requests whoever handles them.
 
+use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
+
+use crate::auth_server::{RecordedCheck, CASE_HEADER};
 use crate::backend::RecordedRequest;
 use crate::client::Response;
 
@@ -73,4 +76,27 @@ pub fn difference<T: std::fmt::Debug>(left: &T, right: &T) -> String {
         window(&left),
         window(&right)
     )
+}
+
+/// A CheckRequest without what differs by design between native and this filter: the stream id
+/// (native) against `x-request-id` (wasm), times, ports, the case tag, and `x-request-id` itself.
+pub fn check(check: &RecordedCheck) -> CheckRequest {
+    let mut request = check.request.clone();
+    if let Some(attributes) = request.attributes.as_mut() {
+        attributes.source = None;
+        attributes.destination = None;
+        if let Some(req) = attributes.request.as_mut() {
+            req.time = None;
+            if let Some(http) = req.http.as_mut() {
+                http.id.clear();
+                http.headers.remove(CASE_HEADER);
+                http.headers.remove("x-request-id");
+                if let Some(map) = http.header_map.as_mut() {
+                    map.headers
+                        .retain(|h| h.key != CASE_HEADER && h.key != "x-request-id");
+                }
+            }
+        }
+    }
+    request
 }

@@ -78,8 +78,8 @@ fn wrong_type() {
 #[test]
 fn native_field_not_supported_here() {
     assert_refused(
-        json!({"grpc_service": {"envoy_grpc": {"cluster_name": "ext_authz"}}, "encode_raw_headers": true}),
-        "encode_raw_headers: is not supported yet",
+        json!({"grpc_service": {"envoy_grpc": {"cluster_name": "ext_authz"}}, "filter_enabled": {"default_value": {"numerator": 50}}}),
+        "filter_enabled: is not supported: a wasm filter cannot read runtime fractions",
     );
 }
 

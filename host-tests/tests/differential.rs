@@ -15,7 +15,6 @@ use envoy_types::pb::envoy::service::auth::v3::{
     CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
 };
 use envoy_types::pb::google::rpc::Status as RpcStatus;
-use host_tests::auth_server::RecordedCheck;
 use host_tests::backend::RecordedRequest;
 use host_tests::envoy::{native_ext_authz, wasm_filter, AUTH_CLUSTER};
 use host_tests::{compare, AuthAction, Harness, Listener, Request, Response};
@@ -264,25 +263,6 @@ fn view(response: &Response, upstream: &[RecordedRequest]) -> View {
     (compare::response(response), compare::requests(upstream))
 }
 
-/// The CheckRequest without what differs by design: the stream id (native) against
-/// x-request-id (wasm), times, ports, the case tag, and x-request-id itself.
-fn check_view(check: &RecordedCheck) -> CheckRequest {
-    let mut request = check.request.clone();
-    if let Some(attributes) = request.attributes.as_mut() {
-        attributes.source = None;
-        attributes.destination = None;
-        if let Some(req) = attributes.request.as_mut() {
-            req.time = None;
-            if let Some(http) = req.http.as_mut() {
-                http.id.clear();
-                http.headers.remove("x-case");
-                http.headers.remove("x-request-id");
-            }
-        }
-    }
-    request
-}
-
 #[test]
 fn random_requests_and_answers_match_native() {
     let seed: u64 = std::env::var("DIFF_SEED")
@@ -309,7 +289,7 @@ fn random_requests_and_answers_match_native() {
                 h.auth
                     .checks(&case)
                     .iter()
-                    .map(check_view)
+                    .map(compare::check)
                     .collect::<Vec<_>>(),
             );
         }

@@ -22,9 +22,18 @@ fn harness() -> &'static Harness {
         let mut allow_on_error = down.clone();
         allow_on_error["failure_mode_allow"] = json!(true);
         allow_on_error["failure_mode_allow_header_add"] = json!(true);
+        let mut selected = up.clone();
+        selected["allowed_headers"] = json!({"patterns": [{"prefix": "x-"}, {"exact": ":path"}, {"safe_regex": {"regex": "user-.*"}}]});
+        selected["disallowed_headers"] = json!({"patterns": [{"exact": "x-secret"}, {"prefix": "X-Internal", "ignore_case": true}]});
+        let mut raw = up.clone();
+        raw["encode_raw_headers"] = json!(true);
         Harness::start(&[
             Listener::new("wasm", vec![wasm_filter(&up)]),
             Listener::new("native", vec![native_ext_authz(&up)]),
+            Listener::new("wasm_selected", vec![wasm_filter(&selected)]),
+            Listener::new("native_selected", vec![native_ext_authz(&selected)]),
+            Listener::new("wasm_raw", vec![wasm_filter(&raw)]),
+            Listener::new("native_raw", vec![native_ext_authz(&raw)]),
             Listener::new("wasm_down", vec![wasm_filter(&down)]),
             Listener::new("native_down", vec![native_ext_authz(&down)]),
             Listener::new("wasm_allow_on_error", vec![wasm_filter(&allow_on_error)]),
@@ -52,7 +61,8 @@ fn assert_same(
         let response = h.send(listener, &request.clone().case(&case));
         let upstream = h.backend.requests(&case);
         let details = h.access_log(&case, 1);
-        seen.push((response, upstream, details));
+        let checks: Vec<_> = h.auth.checks(&case).iter().map(compare::check).collect();
+        seen.push((response, upstream, details, checks));
     }
     let (native, wasm) = (&seen[0], &seen[1]);
     assert_eq!(
@@ -70,7 +80,11 @@ fn assert_same(
         native.2.iter().map(|d| &d.1).collect::<Vec<_>>(),
         "{name}: response code details differ"
     );
-    let (response, upstream, _) = seen.swap_remove(1);
+    assert_eq!(
+        wasm.3, native.3,
+        "{name}: the auth server saw different CheckRequests"
+    );
+    let (response, upstream, _, _) = seen.swap_remove(1);
     (response, upstream)
 }
 
@@ -307,5 +321,56 @@ fn client_gone_after_a_complete_request() {
     assert_eq!(
         reached[0], reached[1],
         "native, then wasm: (upstream requests, details)"
+    );
+}
+
+#[test]
+fn allowed_and_disallowed_headers() {
+    let request = Request::get("/sel?q=1")
+        .header("x-keep", "k")
+        .header("x-secret", "s")
+        .header("x-internal-id", "i")
+        .header("user-agent", "ua")
+        .header("accept", "a");
+    assert_same(
+        "selected",
+        ("native_selected", "wasm_selected"),
+        request,
+        AuthAction::respond(allow()),
+    );
+    let h = harness();
+    let case = h.case("selected-detail");
+    h.send(
+        "wasm_selected",
+        &Request::get("/x")
+            .case(&case)
+            .header("x-secret", "s")
+            .header("x-keep", "k"),
+    );
+    let check = h.auth.checks(&case).pop().expect("a check");
+    assert_eq!(check.header("x-keep"), Some("k"));
+    assert_eq!(check.header("x-secret"), None, "disallowed wins");
+    assert_eq!(check.header(":method"), None, "not allowed");
+    assert_eq!(check.http().method, "GET", "the method field stays");
+}
+
+#[test]
+fn raw_headers() {
+    let request = Request::get("/raw")
+        .header("x-repeat", "1")
+        .header("x-repeat", "2")
+        .header("x-latin1", [b'a', 0xe9])
+        .header("x-empty", "");
+    assert_same(
+        "raw",
+        ("native_raw", "wasm_raw"),
+        request.clone(),
+        AuthAction::respond(allow()),
+    );
+    assert_same(
+        "raw-h2",
+        ("native_raw", "wasm_raw"),
+        request.http2(),
+        AuthAction::respond(allow()),
     );
 }

@@ -188,6 +188,21 @@ pub fn http_service(field: &str, raw: RawHttpService) -> Result<HttpService, Con
     })
 }
 
+/// Envoy's ListStringMatcher, validated; `None` when unset.
+pub fn list_string_matcher(
+    field: &str,
+    raw: Option<RawListStringMatcher>,
+) -> Result<Option<Vec<StringMatch>>, ConfigError> {
+    raw.map(|list| {
+        list.patterns
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| string_match(&format!("{field}.patterns[{i}]"), p))
+            .collect()
+    })
+    .transpose()
+}
+
 /// `host[:port]` of an `http://` or `https://` URI.
 fn authority_of(uri: &str) -> Option<String> {
     let rest = uri

@@ -38,7 +38,11 @@ pub struct Config {
     pub stat_prefix: String,
     /// Per-route settings, first match wins; no match means the top-level settings above.
     pub routes: Vec<Route>,
+    /// Which request headers go into a CheckRequest, and how.
+    pub headers: HeaderSelection,
 }
+
+pub use crate::check_request::HeaderSelection;
 
 /// One entry of `routes`.
 #[derive(Debug, Clone, PartialEq)]
@@ -279,7 +283,17 @@ impl Config {
             .enumerate()
             .map(|(i, r)| route(&format!("routes[{i}]"), r, &top))
             .collect::<Result<Vec<_>, _>>()?;
+        let headers = HeaderSelection {
+            allowed: http_service::list_string_matcher("allowed_headers", raw.allowed_headers)?,
+            disallowed: http_service::list_string_matcher(
+                "disallowed_headers",
+                raw.disallowed_headers,
+            )?
+            .unwrap_or_default(),
+            raw: raw.encode_raw_headers,
+        };
         Ok(Self {
+            headers,
             service: top.service,
             failure_mode,
             context_extensions: top.context_extensions,

@@ -56,6 +56,15 @@ pub struct RawConfig {
     /// The deadline of all `steps` together; default the sum of their timeouts.
     #[serde(default)]
     pub timeout: Option<ProtoDuration>,
+    /// Which request headers go into the CheckRequest; unset, all of them.
+    #[serde(default, alias = "allowedHeaders")]
+    pub allowed_headers: Option<super::http_service::RawListStringMatcher>,
+    /// Request headers kept out of the CheckRequest; this wins over allowed_headers.
+    #[serde(default, alias = "disallowedHeaders")]
+    pub disallowed_headers: Option<super::http_service::RawListStringMatcher>,
+    /// Send `header_map` (every value apart, bytes as they are) instead of `headers`.
+    #[serde(default, alias = "encodeRawHeaders")]
+    pub encode_raw_headers: bool,
     /// Per-route settings: the first entry whose `match` fits applies (see `config::route`).
     #[serde(default)]
     pub routes: Vec<super::route::RawRoute>,
@@ -150,18 +159,6 @@ const REFUSED_FIELDS: &[(&str, &str)] = &[
     (
         "clear_route_cache",
         "is not supported: a wasm filter cannot clear the route cache",
-    ),
-    (
-        "allowed_headers",
-        "is not supported yet: every request header is sent",
-    ),
-    (
-        "disallowed_headers",
-        "is not supported yet: every request header is sent",
-    ),
-    (
-        "encode_raw_headers",
-        "is not supported yet: headers are sent as the joined `headers` map",
     ),
     ("include_peer_certificate", "is not supported yet"),
     ("include_tls_session", "is not supported yet"),

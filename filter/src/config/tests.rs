@@ -127,6 +127,7 @@ fn issue_config_parses_to_the_expected_config() {
         with_request_body: None,
         stat_prefix: "authz".into(),
         routes: vec![],
+        headers: HeaderSelection::default(),
     };
     assert_eq!(config, expected);
 
@@ -475,14 +476,14 @@ fn grpc_service_requirements() {
 #[test]
 fn refused_native_fields_name_their_reason() {
     assert_refused(
-        &with_top(r#""encode_raw_headers": true"#),
-        "encode_raw_headers",
-        "not supported",
+        &with_top(r#""filter_enabled": {}"#),
+        "filter_enabled",
+        "runtime",
     );
     assert_refused(
-        &with_top(r#""encodeRawHeaders": true"#),
-        "encode_raw_headers",
-        "not supported",
+        &with_top(r#""filterEnabled": {}"#),
+        "filter_enabled",
+        "runtime",
     );
     assert_refused(
         &with_top(r#""http_service": {"server_uri": {"uri": "http://a", "cluster": "a"}}"#),

@@ -18,7 +18,8 @@ use super::root::Plugin;
 use crate::chain::{self, StepRef};
 use crate::check_request::{self, RequestAttributes, RequestBody, SocketAddress};
 use crate::config::{
-    Check, ContextExtensions, FailureMode, GrpcService, HttpService, Selection, WithRequestBody,
+    Check, ContextExtensions, FailureMode, GrpcService, HeaderSelection, HttpService, Selection,
+    WithRequestBody,
 };
 use crate::decision::{CheckError, Decision, HeaderMutation, LocalReply, Verdict, DETAILS_ERROR};
 use crate::proto::{AUTHORIZATION_SERVICE, CHECK_METHOD};
@@ -234,7 +235,10 @@ impl ExtAuthz {
                 if let Some(config) = step.map(|s| &s.config).filter(|c| !c.is_empty()) {
                     metadata.push((chain::PASSTHROUGH_CONFIG_NAMESPACE, config));
                 }
-                dispatch_grpc(service, timeout, extensions, &metadata, headers, body)
+                let selection = &self.plugin.config.headers;
+                dispatch_grpc(
+                    selection, service, timeout, extensions, &metadata, headers, body,
+                )
             }
             StepRef::Http(service) => {
                 dispatch_http(service, within(service.timeout)?, headers, body)
@@ -492,6 +496,7 @@ impl HttpContext for ExtAuthz {
 
 /// Encodes the CheckRequest and sends it to the gRPC server.
 fn dispatch_grpc(
+    selection: &HeaderSelection,
     grpc: &GrpcService,
     timeout: std::time::Duration,
     context_extensions: &[u8],
@@ -511,6 +516,7 @@ fn dispatch_grpc(
         time: host::now().unwrap_or_default(),
         body,
         filter_metadata,
+        selection: Some(selection),
     };
     let message = check_request::encode(&attributes, context_extensions);
     let metadata: Vec<(&str, &[u8])> = grpc
