@@ -12,7 +12,7 @@ use envoy_types::pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption, Q
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use envoy_types::pb::envoy::service::auth::v3::{
-    CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
+    CheckResponse, DeniedHttpResponse, OkHttpResponse,
 };
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use host_tests::backend::RecordedRequest;
