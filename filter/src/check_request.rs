@@ -29,6 +29,8 @@ pub struct RequestAttributes<'a> {
     pub body: Option<RequestBody<'a>>,
     /// `metadata_context.filter_metadata`: namespace and encoded `google.protobuf.Struct`.
     pub filter_metadata: &'a [(&'a str, &'a [u8])],
+    /// `route_metadata_context.filter_metadata`, the same way.
+    pub route_filter_metadata: &'a [(&'a str, &'a [u8])],
     /// Which headers go, and as `headers` or `header_map`; `None` sends all as `headers`.
     pub selection: Option<&'a HeaderSelection>,
 }
@@ -174,7 +176,11 @@ pub fn encode(attributes: &RequestAttributes<'_>, context_extensions: &[u8]) -> 
                 map_entry_message(buf, METADATA_FILTER_METADATA, namespace.as_bytes(), value);
             }
         });
-        message_field(buf, ATTRIBUTES_ROUTE_METADATA_CONTEXT, |_| {});
+        message_field(buf, ATTRIBUTES_ROUTE_METADATA_CONTEXT, |buf| {
+            for (namespace, value) in attributes.route_filter_metadata {
+                map_entry_message(buf, METADATA_FILTER_METADATA, namespace.as_bytes(), value);
+            }
+        });
     });
     buf
 }

@@ -89,6 +89,7 @@ fn realistic_request_decodes_field_by_field() {
         time: Duration::new(1_732_270_000, 123_456_789),
         body: None,
         filter_metadata: &[],
+        route_filter_metadata: &[],
         selection: None,
     };
     let request = decode(&encode(&attributes, &config.context_extensions.encoded));

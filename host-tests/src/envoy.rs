@@ -50,6 +50,8 @@ pub struct Listener {
     pub http_filters: Vec<Value>,
     /// Upgrade types the connection manager accepts (`upgrade_configs`), e.g. `websocket`.
     pub upgrades: Vec<String>,
+    /// The route's `metadata` (`{"filter_metadata": {...}}`), if any.
+    pub route_metadata: Option<Value>,
 }
 
 impl Listener {
@@ -58,7 +60,14 @@ impl Listener {
             name: name.to_owned(),
             http_filters,
             upgrades: Vec::new(),
+            route_metadata: None,
         }
+    }
+
+    /// Gives the listener's one route this metadata.
+    pub fn route_metadata(mut self, metadata: Value) -> Self {
+        self.route_metadata = Some(metadata);
+        self
     }
 
     /// Accepts `Upgrade: <upgrade_type>` requests (`upgrade_configs` on the connection manager).
@@ -66,6 +75,26 @@ impl Listener {
         self.upgrades.push(upgrade_type.to_owned());
         self
     }
+}
+
+fn route(listener: &Listener) -> Value {
+    let mut route =
+        json!({"match": {"prefix": "/"}, "route": {"cluster": "backend", "timeout": "10s"}});
+    if let Some(metadata) = &listener.route_metadata {
+        route["metadata"] = metadata.clone();
+    }
+    route
+}
+
+/// Envoy's `set_metadata` filter, putting `value` in the stream's dynamic metadata under `namespace`.
+pub fn set_metadata(namespace: &str, value: &Value) -> Value {
+    json!({
+        "name": "envoy.filters.http.set_metadata",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.set_metadata.v3.Config",
+            "metadata": [{"metadata_namespace": namespace, "value": value}]
+        }
+    })
 }
 
 /// The Wasm HTTP filter loading this project's module with `plugin_config` as its configuration.
@@ -217,7 +246,7 @@ pub fn bootstrap_with_clusters(
                 "route_config": {"virtual_hosts": [{
                     "name": "all",
                     "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "backend", "timeout": "10s"}}]
+                    "routes": [route(l)]
                 }]},
                 "http_filters": filters
             });

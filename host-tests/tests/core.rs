@@ -34,6 +34,11 @@ fn harness() -> &'static Harness {
         allow_on_error_marked["failure_mode_allow_header_add"] = json!(true);
         let mut status_on_error = grpc(DOWN_CLUSTER);
         status_on_error["status_on_error"] = json!({"code": 503});
+        // Gloo's passthrough hands per-config settings to the server this way.
+        let mut passthrough = grpc(AUTH_CLUSTER);
+        passthrough["metadata_context"] = json!({"filter_metadata": {
+            "solo.auth.passthrough.config": {"customProperty1": "value1", "nested": {"list": [1, "two"]}}
+        }});
         let mut counted = grpc(AUTH_CLUSTER);
         counted["stat_prefix"] = json!("counted");
         Harness::start(&[
@@ -58,6 +63,7 @@ fn harness() -> &'static Harness {
             ),
             Listener::new("status_on_error", vec![wasm_filter(&status_on_error)]),
             Listener::new("counted", vec![wasm_filter(&counted)]),
+            Listener::new("passthrough", vec![wasm_filter(&passthrough)]),
         ])
     })
 }
@@ -576,4 +582,33 @@ fn failure_mode_allowed_is_counted() {
     let case = h.case("count-allowed");
     h.send("allow_on_error", &Request::get("/").case(&case));
     assert!(h.plugin_stat("ext_authz.failure_mode_allowed") > before);
+}
+
+#[test]
+fn static_metadata_context_reaches_the_server_as_gloo_passthrough_config() {
+    use envoy_types::pb::google::protobuf::value::Kind;
+    let h = harness();
+    let case = h.case("passthrough");
+    assert_eq!(
+        h.send("passthrough", &Request::get("/").case(&case)).status,
+        200
+    );
+    let check = h.auth.checks(&case).pop().expect("a check");
+    let context = check
+        .request
+        .attributes
+        .and_then(|a| a.metadata_context)
+        .expect("metadata_context");
+    let config = &context.filter_metadata["solo.auth.passthrough.config"];
+    assert_eq!(
+        config.fields["customProperty1"].kind,
+        Some(Kind::StringValue("value1".into()))
+    );
+    let Some(Kind::StructValue(nested)) = &config.fields["nested"].kind else {
+        panic!("a nested struct: {config:?}");
+    };
+    let Some(Kind::ListValue(list)) = &nested.fields["list"].kind else {
+        panic!("a list: {nested:?}");
+    };
+    assert_eq!(list.values.len(), 2);
 }

@@ -5,7 +5,7 @@ use envoy_types::pb::envoy::config::core::v3::QueryParameter;
 use envoy_types::pb::envoy::service::auth::v3::{CheckResponse, OkHttpResponse};
 use host_tests::auth_server::{allow, allow_with, deny, header, set_header};
 use host_tests::backend::RecordedRequest;
-use host_tests::envoy::{native_ext_authz, wasm_filter, AUTH_CLUSTER, DOWN_CLUSTER};
+use host_tests::envoy::{native_ext_authz, set_metadata, wasm_filter, AUTH_CLUSTER, DOWN_CLUSTER};
 use host_tests::{compare, AuthAction, Harness, Listener, Request, Response};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
@@ -27,6 +27,11 @@ fn harness() -> &'static Harness {
         selected["disallowed_headers"] = json!({"patterns": [{"exact": "x-secret"}, {"prefix": "X-Internal", "ignore_case": true}]});
         let mut raw = up.clone();
         raw["encode_raw_headers"] = json!(true);
+        let mut metadata = up.clone();
+        metadata["metadata_context_namespaces"] = json!(["acme.tenant", "absent.ns"]);
+        metadata["route_metadata_context_namespaces"] = json!(["acme.route"]);
+        let tenant = json!({"tier": "gold", "limits": {"rps": 10}});
+        let route_metadata = json!({"filter_metadata": {"acme.route": {"name": "r1"}, "other": {"x": 1}}});
         Harness::start(&[
             Listener::new("wasm", vec![wasm_filter(&up)]),
             Listener::new("native", vec![native_ext_authz(&up)]),
@@ -34,6 +39,10 @@ fn harness() -> &'static Harness {
             Listener::new("native_selected", vec![native_ext_authz(&selected)]),
             Listener::new("wasm_raw", vec![wasm_filter(&raw)]),
             Listener::new("native_raw", vec![native_ext_authz(&raw)]),
+            Listener::new("wasm_metadata", vec![set_metadata("acme.tenant", &tenant), wasm_filter(&metadata)])
+                .route_metadata(route_metadata.clone()),
+            Listener::new("native_metadata", vec![set_metadata("acme.tenant", &tenant), native_ext_authz(&metadata)])
+                .route_metadata(route_metadata),
             Listener::new("wasm_down", vec![wasm_filter(&down)]),
             Listener::new("native_down", vec![native_ext_authz(&down)]),
             Listener::new("wasm_allow_on_error", vec![wasm_filter(&allow_on_error)]),
@@ -372,5 +381,38 @@ fn raw_headers() {
         ("native_raw", "wasm_raw"),
         request.http2(),
         AuthAction::respond(allow()),
+    );
+}
+
+#[test]
+fn dynamic_and_route_metadata_namespaces() {
+    assert_same(
+        "metadata",
+        ("native_metadata", "wasm_metadata"),
+        Request::get("/md"),
+        AuthAction::respond(allow()),
+    );
+    let h = harness();
+    let case = h.case("metadata-detail");
+    h.send("wasm_metadata", &Request::get("/md").case(&case));
+    let check = h.auth.checks(&case).pop().expect("a check");
+    let attributes = check.request.attributes.expect("attributes");
+    let stream = attributes
+        .metadata_context
+        .expect("metadata_context")
+        .filter_metadata;
+    assert!(
+        stream.contains_key("acme.tenant"),
+        "the stream's namespace: {stream:?}"
+    );
+    assert!(!stream.contains_key("absent.ns"));
+    let route = attributes
+        .route_metadata_context
+        .expect("route_metadata_context")
+        .filter_metadata;
+    assert_eq!(
+        route.keys().collect::<Vec<_>>(),
+        ["acme.route"],
+        "only the namespace asked for"
     );
 }

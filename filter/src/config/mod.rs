@@ -40,6 +40,19 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Which request headers go into a CheckRequest, and how.
     pub headers: HeaderSelection,
+    /// What goes into a CheckRequest's `metadata_context` and `route_metadata_context`.
+    pub metadata: MetadataSelection,
+}
+
+/// Metadata sent to the auth server.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetadataSelection {
+    /// `metadata_context_namespaces`: from the stream's dynamic metadata.
+    pub dynamic_namespaces: Vec<String>,
+    /// `route_metadata_context_namespaces`: from the route's metadata.
+    pub route_namespaces: Vec<String>,
+    /// `metadata_context`: namespace and encoded Struct, fixed at configure time.
+    pub fixed: Vec<(String, Vec<u8>)>,
 }
 
 pub use crate::check_request::HeaderSelection;
@@ -292,7 +305,29 @@ impl Config {
             .unwrap_or_default(),
             raw: raw.encode_raw_headers,
         };
+        let metadata = MetadataSelection {
+            dynamic_namespaces: raw.metadata_context_namespaces,
+            route_namespaces: raw.route_metadata_context_namespaces,
+            fixed: raw
+                .metadata_context
+                .map(|m| {
+                    m.filter_metadata
+                        .iter()
+                        .map(|(ns, object)| {
+                            (ns.clone(), crate::proto::structpb::encode_struct(object))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        if let Some(at) = metadata.fixed.iter().position(|(ns, _)| ns.is_empty()) {
+            return Err(ConfigError::new(
+                format!("metadata_context.filter_metadata[{at}]"),
+                "a namespace must not be empty",
+            ));
+        }
         Ok(Self {
+            metadata,
             headers,
             service: top.service,
             failure_mode,

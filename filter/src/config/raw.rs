@@ -65,6 +65,16 @@ pub struct RawConfig {
     /// Send `header_map` (every value apart, bytes as they are) instead of `headers`.
     #[serde(default, alias = "encodeRawHeaders")]
     pub encode_raw_headers: bool,
+    /// Namespaces of the stream's dynamic metadata sent in `metadata_context`.
+    #[serde(default, alias = "metadataContextNamespaces")]
+    pub metadata_context_namespaces: Vec<String>,
+    /// Namespaces of the route's metadata sent in `route_metadata_context`.
+    #[serde(default, alias = "routeMetadataContextNamespaces")]
+    pub route_metadata_context_namespaces: Vec<String>,
+    /// This filter's own: metadata sent in every CheckRequest's `metadata_context`, as Gloo's
+    /// passthrough hands per-config settings to the server (`solo.auth.passthrough.config`).
+    #[serde(default, alias = "metadataContext")]
+    pub metadata_context: Option<RawMetadata>,
     /// Per-route settings: the first entry whose `match` fits applies (see `config::route`).
     #[serde(default)]
     pub routes: Vec<super::route::RawRoute>,
@@ -154,6 +164,15 @@ pub struct RawHttpStatus {
     pub code: i64,
 }
 
+/// `envoy.config.core.v3.Metadata` as JSON: namespaces, each a JSON object (a Struct).
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawMetadata {
+    #[serde(default, alias = "filterMetadata")]
+    pub filter_metadata: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+}
+
 /// Native ExtAuthz fields that this filter refuses, and why. Keys in snake_case.
 const REFUSED_FIELDS: &[(&str, &str)] = &[
     (
@@ -162,9 +181,7 @@ const REFUSED_FIELDS: &[(&str, &str)] = &[
     ),
     ("include_peer_certificate", "is not supported yet"),
     ("include_tls_session", "is not supported yet"),
-    ("metadata_context_namespaces", "is not supported yet"),
     ("typed_metadata_context_namespaces", "is not supported yet"),
-    ("route_metadata_context_namespaces", "is not supported yet"),
     (
         "route_typed_metadata_context_namespaces",
         "is not supported yet",

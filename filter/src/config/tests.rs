@@ -128,6 +128,7 @@ fn issue_config_parses_to_the_expected_config() {
         stat_prefix: "authz".into(),
         routes: vec![],
         headers: HeaderSelection::default(),
+        metadata: MetadataSelection::default(),
     };
     assert_eq!(config, expected);
 

@@ -107,3 +107,11 @@ pub struct QueryParameter {
     #[prost(string, tag = "2")]
     pub value: String,
 }
+
+/// `envoy.config.core.v3.Metadata`, its namespaces' Structs kept encoded: as the host hands over
+/// the stream's dynamic metadata and the route's metadata.
+#[derive(Clone, PartialEq, Message)]
+pub struct Metadata {
+    #[prost(btree_map = "string, bytes", tag = "1")]
+    pub filter_metadata: std::collections::BTreeMap<String, Vec<u8>>,
+}

@@ -22,6 +22,7 @@ use crate::config::{
     WithRequestBody,
 };
 use crate::decision::{CheckError, Decision, HeaderMutation, LocalReply, Verdict, DETAILS_ERROR};
+use crate::proto::response::Metadata;
 use crate::proto::{AUTHORIZATION_SERVICE, CHECK_METHOD};
 use crate::route::matcher::RequestView;
 use crate::{header_map, http_check};
@@ -228,7 +229,21 @@ impl ExtAuthz {
                         &merged.encoded
                     }
                 };
-                let mut metadata: Vec<(&str, &[u8])> = Vec::new();
+                let wanted = &self.plugin.config.metadata;
+                let stream = namespaces(&["metadata"], &wanted.dynamic_namespaces);
+                let route = namespaces(&["xds", "route_metadata"], &wanted.route_namespaces);
+                // The config's own first, then the stream's, then what steps pass on: on a
+                // namespace given twice, the later wins.
+                let mut metadata: Vec<(&str, &[u8])> = wanted
+                    .fixed
+                    .iter()
+                    .map(|(ns, s)| (ns.as_str(), s.as_slice()))
+                    .collect();
+                metadata.extend(stream.iter().map(|(ns, s)| (ns.as_str(), s.as_slice())));
+                let route: Vec<(&str, &[u8])> = route
+                    .iter()
+                    .map(|(ns, s)| (ns.as_str(), s.as_slice()))
+                    .collect();
                 if !self.passthrough.is_empty() {
                     metadata.push((chain::PASSTHROUGH_NAMESPACE, &self.passthrough));
                 }
@@ -236,9 +251,13 @@ impl ExtAuthz {
                     metadata.push((chain::PASSTHROUGH_CONFIG_NAMESPACE, config));
                 }
                 let selection = &self.plugin.config.headers;
-                dispatch_grpc(
-                    selection, service, timeout, extensions, &metadata, headers, body,
-                )
+                let context = CheckContext {
+                    selection,
+                    extensions,
+                    metadata: &metadata,
+                    route_metadata: &route,
+                };
+                dispatch_grpc(service, timeout, &context, headers, body)
             }
             StepRef::Http(service) => {
                 dispatch_http(service, within(service.timeout)?, headers, body)
@@ -495,12 +514,37 @@ impl HttpContext for ExtAuthz {
 }
 
 /// Encodes the CheckRequest and sends it to the gRPC server.
+/// What a CheckRequest carries besides the request: header selection, context, metadata.
+struct CheckContext<'a> {
+    selection: &'a HeaderSelection,
+    extensions: &'a [u8],
+    metadata: &'a [(&'a str, &'a [u8])],
+    route_metadata: &'a [(&'a str, &'a [u8])],
+}
+
+/// The namespaces asked for, out of the metadata the host has at `path` (the stream's dynamic
+/// metadata, or the route's), each an encoded Struct. Nothing asked, no host call.
+fn namespaces(path: &[&str], wanted: &[String]) -> Vec<(String, Vec<u8>)> {
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let Some(bytes) = host::property(path).ok().flatten() else {
+        return Vec::new();
+    };
+    let Ok(metadata) = <Metadata as prost::Message>::decode(bytes.as_slice()) else {
+        return Vec::new();
+    };
+    let mut all = metadata.filter_metadata;
+    wanted
+        .iter()
+        .filter_map(|ns| all.remove_entry(ns))
+        .collect()
+}
+
 fn dispatch_grpc(
-    selection: &HeaderSelection,
     grpc: &GrpcService,
     timeout: std::time::Duration,
-    context_extensions: &[u8],
-    filter_metadata: &[(&str, &[u8])],
+    context: &CheckContext<'_>,
     headers: &[(&[u8], &[u8])],
     body: Option<RequestBody<'_>>,
 ) -> Result<u32, CheckError> {
@@ -515,10 +559,11 @@ fn dispatch_grpc(
         protocol: protocol.as_deref().unwrap_or_default(),
         time: host::now().unwrap_or_default(),
         body,
-        filter_metadata,
-        selection: Some(selection),
+        filter_metadata: context.metadata,
+        route_filter_metadata: context.route_metadata,
+        selection: Some(context.selection),
     };
-    let message = check_request::encode(&attributes, context_extensions);
+    let message = check_request::encode(&attributes, context.extensions);
     let metadata: Vec<(&str, &[u8])> = grpc
         .initial_metadata
         .iter()
