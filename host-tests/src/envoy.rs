@@ -196,7 +196,8 @@ pub fn static_cluster(name: &str, port: u16, http2: bool) -> Value {
 
 /// A bootstrap with `listeners` on ephemeral loopback ports, the auth server under its cluster
 /// names, a cluster that is down, and the backend.
-/// Every listener writes `<x-case> <status> <response code details>` lines to `access_log`.
+/// Every listener writes `<x-case> <status> <response code details> <dynamic metadata handed on>`
+/// lines to `access_log`.
 pub fn bootstrap(
     listeners: &[Listener],
     auth_port: u16,
@@ -240,7 +241,7 @@ pub fn bootstrap_with_clusters(
                     "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
                         "path": access_log.display().to_string(),
-                        "log_format": {"text_format": "%REQ(X-CASE)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n"}
+                        "log_format": {"text_format": "%REQ(X-CASE)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS% %FILTER_STATE(wasm.ext_authz.dynamic_metadata:PLAIN)%\n"}
                     }
                 }],
                 "route_config": {"virtual_hosts": [{

@@ -85,15 +85,29 @@ impl Harness {
     /// The access log lines of a case: `(status, response code details)`, as Envoy wrote them.
     /// Envoy writes access logs asynchronously, so this waits up to 5 s for `count` lines.
     pub fn access_log(&self, case: &str, count: usize) -> Vec<(u16, String)> {
+        self.access_log_lines(case, count)
+            .into_iter()
+            .map(|(status, details, _)| (status, details))
+            .collect()
+    }
+
+    /// As [`Harness::access_log`], with the filter state `wasm.ext_authz.dynamic_metadata`
+    /// (`-` when unset) as a third part.
+    pub fn access_log_lines(&self, case: &str, count: usize) -> Vec<(u16, String, String)> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let lines: Vec<(u16, String)> = std::fs::read_to_string(&self.access_log)
+            let lines: Vec<(u16, String, String)> = std::fs::read_to_string(&self.access_log)
                 .unwrap_or_default()
                 .lines()
                 .filter_map(|line| {
-                    let mut fields = line.splitn(3, ' ');
+                    let mut fields = line.splitn(4, ' ');
                     (fields.next()? == case).then_some(())?;
-                    Some((fields.next()?.parse().ok()?, fields.next()?.to_owned()))
+                    let status = fields.next()?.parse().ok()?;
+                    Some((
+                        status,
+                        fields.next()?.to_owned(),
+                        fields.next().unwrap_or("-").to_owned(),
+                    ))
                 })
                 .collect();
             if lines.len() >= count || std::time::Instant::now() > deadline {

@@ -612,3 +612,47 @@ fn static_metadata_context_reaches_the_server_as_gloo_passthrough_config() {
     };
     assert_eq!(list.values.len(), 2);
 }
+
+#[test]
+fn dynamic_metadata_is_handed_on_as_filter_state() {
+    use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value};
+    let h = harness();
+    let case = h.case("dynamic-metadata");
+    let mut response = allow();
+    let mut metadata = Struct::default();
+    metadata.fields.insert(
+        "user".into(),
+        Value {
+            kind: Some(Kind::StringValue("alice".into())),
+        },
+    );
+    metadata.fields.insert(
+        "level".into(),
+        Value {
+            kind: Some(Kind::NumberValue(3.0)),
+        },
+    );
+    response.dynamic_metadata = Some(metadata);
+    h.auth.respond(&case, AuthAction::respond(response));
+    assert_eq!(
+        h.send("default", &Request::get("/").case(&case)).status,
+        200
+    );
+    let lines = h.access_log_lines(&case, 1);
+    let state = &lines.first().expect("an access log line").2;
+    let json: serde_json::Value =
+        serde_json::from_str(state).unwrap_or_else(|e| panic!("{state:?}: {e}"));
+    assert_eq!(
+        json,
+        json!({"user": "alice", "level": 3.0}),
+        "read back through Envoy's access log"
+    );
+
+    // Without dynamic_metadata, nothing is set.
+    let case = h.case("no-dynamic-metadata");
+    h.send("default", &Request::get("/").case(&case));
+    assert_eq!(
+        h.access_log_lines(&case, 1).first().map(|l| l.2.as_str()),
+        Some("-")
+    );
+}

@@ -100,6 +100,12 @@ extern "C" {
         grpc_status: i32,
     ) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_get_status(
@@ -267,6 +273,13 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
     }
     // SAFETY: the path is a live slice; the host writes a pointer and a size.
     fetch(|d, s| unsafe { proxy_get_property(encoded.as_ptr(), encoded.len(), d, s) })
+}
+
+/// Sets a property of the stream. Envoy keeps it as filter state under `wasm.<name>`, for later
+/// filters and for access logs (`%FILTER_STATE(wasm.<name>:PLAIN)%`).
+pub fn set_property(name: &str, value: &[u8]) -> Result<(), HostStatus> {
+    // SAFETY: name and value are live slices.
+    check(unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) })
 }
 
 /// Answers the client. `details` lands in the access log's response-code details.

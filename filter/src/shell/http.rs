@@ -23,9 +23,14 @@ use crate::config::{
 };
 use crate::decision::{CheckError, Decision, HeaderMutation, LocalReply, Verdict, DETAILS_ERROR};
 use crate::proto::response::Metadata;
+use crate::proto::structpb;
 use crate::proto::{AUTHORIZATION_SERVICE, CHECK_METHOD};
 use crate::route::matcher::RequestView;
 use crate::{header_map, http_check};
+
+/// The property (filter state `wasm.ext_authz.dynamic_metadata`) that carries the servers'
+/// `dynamic_metadata` on.
+const DYNAMIC_METADATA_PROPERTY: &str = "ext_authz.dynamic_metadata";
 
 /// What native's buffer limit answers when a body is over `max_request_bytes`.
 const PAYLOAD_TOO_LARGE: u16 = 413;
@@ -122,7 +127,10 @@ impl ExtAuthz {
         let failure_mode = self.plugin.config.failure_mode;
         match decision {
             Decision::Allow(allow) => {
-                self.passthrough.extend_from_slice(&allow.dynamic_metadata);
+                if !allow.dynamic_metadata.is_empty() {
+                    self.passthrough.extend_from_slice(&allow.dynamic_metadata);
+                    self.publish_dynamic_metadata();
+                }
                 let response_headers = apply::allow(self.context_id, allow);
                 self.response_headers.extend(response_headers);
             }
@@ -144,6 +152,27 @@ impl ExtAuthz {
         }
         self.step += 1;
         None
+    }
+
+    /// Makes the servers' `dynamic_metadata` so far readable after this filter. A wasm filter
+    /// cannot write the stream's dynamic metadata; it writes filter state instead, as JSON text,
+    /// under `wasm.ext_authz.dynamic_metadata` (see the README).
+    fn publish_dynamic_metadata(&self) {
+        let Some(object) = structpb::decode_struct(&self.passthrough) else {
+            return apply::log(
+                self.context_id,
+                LogLevel::Warn,
+                "dynamic_metadata is not a Struct; not handed on",
+            );
+        };
+        let json = serde_json::Value::Object(object).to_string();
+        if let Err(status) = host::set_property(DYNAMIC_METADATA_PROPERTY, json.as_bytes()) {
+            apply::log(
+                self.context_id,
+                LogLevel::Warn,
+                &format!("cannot hand on dynamic_metadata (host status {status})"),
+            );
+        }
     }
 
     /// Every step allowed: count it and let the request go.
