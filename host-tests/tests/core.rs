@@ -39,6 +39,8 @@ fn harness() -> &'static Harness {
         passthrough["metadata_context"] = json!({"filter_metadata": {
             "solo.auth.passthrough.config": {"customProperty1": "value1", "nested": {"list": [1, "two"]}}
         }});
+        let mut invalid_probe = grpc(AUTH_CLUSTER);
+        invalid_probe["stat_prefix"] = json!("invalid_probe");
         let mut counted = grpc(AUTH_CLUSTER);
         counted["stat_prefix"] = json!("counted");
         Harness::start(&[
@@ -64,6 +66,7 @@ fn harness() -> &'static Harness {
             Listener::new("status_on_error", vec![wasm_filter(&status_on_error)]),
             Listener::new("counted", vec![wasm_filter(&counted)]),
             Listener::new("passthrough", vec![wasm_filter(&passthrough)]),
+            Listener::new("invalid_probe", vec![wasm_filter(&invalid_probe)]),
         ])
     })
 }
@@ -573,6 +576,17 @@ fn counters_use_the_native_names_under_the_stat_prefix() {
         (1, 2, 1)
     );
     assert_eq!(stat("failure_mode_allowed"), 0);
+    // Every call's latency went into the histogram (Envoy lists a histogram's sample count in
+    // its JSON stats; the plain listing shows quantiles).
+    let histograms = host_tests::envoy::admin_get(
+        h.envoy.admin_port,
+        "/stats?format=json&filter=check_latency_ms",
+    )
+    .unwrap_or_default();
+    assert!(
+        histograms.contains("wasmcustom.ext_authz.counted.check_latency_ms"),
+        "{histograms}"
+    );
 }
 
 #[test]
@@ -655,4 +669,23 @@ fn dynamic_metadata_is_handed_on_as_filter_state() {
         h.access_log_lines(&case, 1).first().map(|l| l.2.as_str()),
         Some("-")
     );
+}
+
+#[test]
+fn malformed_answers_count_as_invalid() {
+    let h = harness();
+    let stat = |name: &str| h.plugin_stat(&format!("ext_authz.invalid_probe.{name}"));
+    let case = h.case("invalid");
+    // A header value with a line break: refused, never written.
+    h.auth.respond(
+        &case,
+        AuthAction::respond(allow_with(OkHttpResponse {
+            headers: vec![set_header("x-bad", "a\r\nb")],
+            ..Default::default()
+        })),
+    );
+    let response = h.send("invalid_probe", &Request::get("/").case(&case));
+    assert_eq!(response.status, 403);
+    assert!(h.backend.requests(&case).is_empty());
+    assert_eq!((stat("invalid"), stat("error"), stat("ok")), (1, 1, 0));
 }

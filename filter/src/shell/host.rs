@@ -24,6 +24,7 @@ const BUFFER_GRPC_RECEIVE: u32 = 5;
 const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
 const STREAM_HTTP_REQUEST: u32 = 0;
 const METRIC_COUNTER: u32 = 0;
+const METRIC_HISTOGRAM: u32 = 2;
 
 /// Which header map a call is about.
 #[derive(Debug, Clone, Copy)]
@@ -120,6 +121,7 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
 }
 
 fn check(status: u32) -> Result<(), HostStatus> {
@@ -318,10 +320,25 @@ pub fn grpc_status_message() -> Option<String> {
 }
 
 pub fn define_counter(name: &str) -> Result<u32, HostStatus> {
+    define_metric(METRIC_COUNTER, name)
+}
+
+pub fn define_histogram(name: &str) -> Result<u32, HostStatus> {
+    define_metric(METRIC_HISTOGRAM, name)
+}
+
+fn define_metric(metric_type: u32, name: &str) -> Result<u32, HostStatus> {
     let mut id = 0u32;
     // SAFETY: the name is a live slice; the host writes one u32.
-    check(unsafe { proxy_define_metric(METRIC_COUNTER, name.as_ptr(), name.len(), &mut id) })?;
+    check(unsafe { proxy_define_metric(metric_type, name.as_ptr(), name.len(), &mut id) })?;
     Ok(id)
+}
+
+pub fn record(metric: u32, value: u64) {
+    // SAFETY: no pointers. A lost sample is not worth failing a request for.
+    unsafe {
+        proxy_record_metric(metric, value);
+    }
 }
 
 pub fn increment(metric: u32) {

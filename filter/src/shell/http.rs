@@ -60,6 +60,8 @@ pub struct ExtAuthz {
     response_headers: Vec<HeaderMutation>,
     /// The pending Check call, while `Checking`.
     call: Option<u32>,
+    /// When the pending call went out, for the latency histogram.
+    call_started: std::time::Duration,
     /// The step of the chain that runs now (a single service is a chain of one).
     step: usize,
     /// When the chain started, for its deadline.
@@ -80,6 +82,7 @@ impl ExtAuthz {
             buffered: 0,
             response_headers: Vec::new(),
             call: None,
+            call_started: std::time::Duration::ZERO,
             step: 0,
             started: std::time::Duration::ZERO,
             passthrough: Vec::new(),
@@ -108,6 +111,7 @@ impl ExtAuthz {
                         Ok(token) => {
                             self.state = State::Checking;
                             self.call = Some(token);
+                            self.call_started = host::now().unwrap_or_default();
                             return Action::Pause;
                         }
                         Err(error) => Decision::Error(error),
@@ -191,6 +195,10 @@ impl ExtAuthz {
     /// step left it. Resumes the request when the chain has allowed.
     fn answered(&mut self, decision: Decision) {
         self.call = None;
+        let elapsed = host::now()
+            .unwrap_or_default()
+            .saturating_sub(self.call_started);
+        self.plugin.stats.record_latency(elapsed);
         let action = match self.step_decided(decision) {
             Some(action) => action,
             None => self.run_again(),
