@@ -179,21 +179,42 @@ const REFUSED_FIELDS: &[(&str, &str)] = &[
         "clear_route_cache",
         "is not supported: a wasm filter cannot clear the route cache",
     ),
-    ("include_peer_certificate", "is not supported yet"),
-    ("include_tls_session", "is not supported yet"),
-    ("typed_metadata_context_namespaces", "is not supported yet"),
+    (
+        "include_peer_certificate",
+        "is not supported: a wasm filter cannot read the peer certificate's PEM",
+    ),
+    (
+        "include_tls_session",
+        "is not supported yet: the TLS session (SNI) is not sent",
+    ),
+    (
+        "typed_metadata_context_namespaces",
+        "is not supported yet: use metadata_context_namespaces",
+    ),
     (
         "route_typed_metadata_context_namespaces",
-        "is not supported yet",
+        "is not supported yet: use route_metadata_context_namespaces",
     ),
     (
         "validate_mutations",
         "is not supported yet: mutations with CR, LF or NUL are always refused",
     ),
-    ("decoder_header_mutation_rules", "is not supported yet"),
-    ("filter_metadata", "is not supported yet"),
-    ("enable_dynamic_metadata_ingestion", "is not supported yet"),
-    ("emit_filter_state_stats", "is not supported yet"),
+    (
+        "decoder_header_mutation_rules",
+        "is not supported yet: mutations with CR, LF or NUL are always refused",
+    ),
+    (
+        "filter_metadata",
+        "is not supported yet: no metadata is emitted on denials or errors",
+    ),
+    (
+        "enable_dynamic_metadata_ingestion",
+        "is not supported yet: dynamic_metadata is always handed on (filter state)",
+    ),
+    (
+        "emit_filter_state_stats",
+        "is not supported yet: see the check_latency_ms histogram",
+    ),
     (
         "filter_enabled",
         "is not supported: a wasm filter cannot read runtime fractions",
