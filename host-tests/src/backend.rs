@@ -59,6 +59,38 @@ pub struct Backend {
     arrivals: Arrivals,
 }
 
+/// Serves HTTP/1.1 and h2c on `listener`, one task per connection, answering with `handle`.
+pub fn serve<F, Fut>(listener: TcpListener, handle: F)
+where
+    F: Fn(hyper::Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<hyper::Response<Full<Bytes>>, Infallible>>
+        + Send
+        + 'static,
+{
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(handle);
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
+/// The recordings of a case, in arrival order.
+pub fn recorded(
+    records: &Mutex<HashMap<String, Vec<RecordedRequest>>>,
+    case: &str,
+) -> Vec<RecordedRequest> {
+    records
+        .lock()
+        .map(|r| r.get(case).cloned().unwrap_or_default())
+        .unwrap_or_default()
+}
+
 impl Backend {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
@@ -68,19 +100,10 @@ impl Backend {
         let records: Records = Arc::default();
         let arrivals: Arrivals = Arc::default();
         let shared = (Arc::clone(&records), Arc::clone(&arrivals));
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (records, arrivals) = (Arc::clone(&shared.0), Arc::clone(&shared.1));
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        count_arrival(&arrivals, &request);
-                        record(Arc::clone(&records), request)
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        serve(listener, move |request| {
+            let (records, arrivals) = (Arc::clone(&shared.0), Arc::clone(&shared.1));
+            count_arrival(&arrivals, &request);
+            record(records, request)
         });
         Self {
             addr,
@@ -100,10 +123,7 @@ impl Backend {
 
     /// The requests of a case that reached the upstream, in arrival order.
     pub fn requests(&self, case: &str) -> Vec<RecordedRequest> {
-        self.records
-            .lock()
-            .map(|r| r.get(case).cloned().unwrap_or_default())
-            .unwrap_or_default()
+        recorded(&self.records, case)
     }
 }
 

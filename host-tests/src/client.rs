@@ -95,6 +95,14 @@ async fn send_inner(port: u16, request: &Request) -> Result<Response, String> {
         .await
         .map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    send_over(stream, request).await
+}
+
+/// Sends `request` over an open connection (plain or TLS) and reads the whole response.
+pub async fn send_over<S>(stream: S, request: &Request) -> Result<Response, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let io = TokioIo::new(stream);
     let mut builder = hyper::Request::builder().method(request.method.as_str());
     builder = if request.http2 {

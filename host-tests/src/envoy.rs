@@ -52,6 +52,8 @@ pub struct Listener {
     pub upgrades: Vec<String>,
     /// The route's `metadata` (`{"filter_metadata": {...}}`), if any.
     pub route_metadata: Option<Value>,
+    /// The filter chain's `transport_socket` (TLS), if any.
+    pub transport_socket: Option<Value>,
 }
 
 impl Listener {
@@ -61,7 +63,14 @@ impl Listener {
             http_filters,
             upgrades: Vec::new(),
             route_metadata: None,
+            transport_socket: None,
         }
+    }
+
+    /// Serves the listener over TLS with this `transport_socket` (see [`crate::tls`]).
+    pub fn tls(mut self, transport_socket: Value) -> Self {
+        self.transport_socket = Some(transport_socket);
+        self
     }
 
     /// Gives the listener's one route this metadata.
@@ -258,14 +267,27 @@ pub fn bootstrap_with_clusters(
                     .map(|u| json!({"upgrade_type": u}))
                     .collect();
             }
-            json!({
+            let mut chain = json!({"filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": hcm
+            }]});
+            if let Some(socket) = &l.transport_socket {
+                chain["transport_socket"] = socket.clone();
+            }
+            let mut listener = json!({
                 "name": l.name,
                 "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
-                "filter_chains": [{"filters": [{
-                    "name": "envoy.filters.network.http_connection_manager",
-                    "typed_config": hcm
-                }]}]
-            })
+                "filter_chains": [chain]
+            });
+            if l.transport_socket.is_some() {
+                // As TLS listeners usually have it: the TLS inspector reads the SNI, which is
+                // where a wasm filter finds it (`connection.requested_server_name`).
+                listener["listener_filters"] = json!([{
+                    "name": "envoy.filters.listener.tls_inspector",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}
+                }]);
+            }
+            listener
         })
         .collect();
     let mut clusters = vec![

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 use crate::auth_server::CASE_HEADER;
@@ -35,28 +34,15 @@ impl HttpAuthServer {
         let addr = listener.local_addr().expect("HTTP auth server address");
         let records: Records = Arc::default();
         let shared = Arc::clone(&records);
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let records = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        answer(Arc::clone(&records), request)
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        crate::backend::serve(listener, move |request| {
+            answer(Arc::clone(&shared), request)
         });
         Self { addr, records }
     }
 
     /// The authorization requests of a case, in arrival order.
     pub fn requests(&self, case: &str) -> Vec<RecordedRequest> {
-        self.records
-            .lock()
-            .map(|r| r.get(case).cloned().unwrap_or_default())
-            .unwrap_or_default()
+        crate::backend::recorded(&self.records, case)
     }
 }
 

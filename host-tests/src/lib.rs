@@ -12,6 +12,7 @@ pub mod envoy;
 pub mod h2_client;
 pub mod http_auth_server;
 pub mod raw_http;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
