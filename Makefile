@@ -9,9 +9,9 @@ ENVOY := $(VENV)/envoy-bin
 WASM := dist/ext_authz.wasm
 WASM_TARGET := wasm32-wasip1
 CARGO := cargo
-APT_PACKAGES := curl
+APT_PACKAGES := curl wrk
 
-.PHONY: all setup toolchain envoy packages build test fmt-check clippy unit host-tests run run-smoke bench clean oci check-config
+.PHONY: all setup toolchain envoy packages build test fmt-check clippy unit host-tests run run-smoke bench bench-smoke bench-deps clean oci check-config
 
 all: build
 
@@ -53,7 +53,7 @@ unit:
 host-tests: build envoy
 	ENVOY_BIN=$(abspath $(ENVOY)) EXT_AUTHZ_WASM=$(abspath $(WASM)) $(CARGO) test -p host-tests -p ship-tests -p wasm-oci -p ext-authz-config -- --test-threads 2
 
-test: setup fmt-check clippy unit host-tests run-smoke
+test: setup fmt-check clippy unit host-tests run-smoke bench-smoke
 
 run: setup build
 	$(CARGO) build --release -p example-auth-server
@@ -63,6 +63,29 @@ run: setup build
 run-smoke: setup build
 	$(CARGO) build --release -p example-auth-server
 	RUN_SMOKE=1 ENVOY_BIN=$(abspath $(ENVOY)) ./scripts/run.sh
+
+# Benchmarks (bench/NOTES.md): Envoy with no auth, with native ext_authz and with this filter, side
+# by side under the same wrk load. `make bench` writes bench/results.md and bench/results.png;
+# `make bench-smoke` runs one short round (that it runs and writes its table; no thresholds).
+BENCH := $(VENV)/bin/python bench/bench.py
+BENCH_ENV := ENVOY_BIN=$(abspath $(ENVOY)) EXT_AUTHZ_WASM=$(abspath $(WASM))
+MATPLOTLIB := $(VENV)/.matplotlib
+
+$(MATPLOTLIB): $(ENVOY)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check matplotlib
+	@touch $@
+
+bench-deps: setup build
+	$(CARGO) build --release -p example-auth-server
+
+bench: bench-deps $(MATPLOTLIB)
+	$(BENCH_ENV) $(BENCH) --out bench
+
+bench-smoke: bench-deps
+	@rm -f bench/work/smoke/results.md
+	$(BENCH_ENV) $(BENCH) --smoke --no-chart --out bench/work/smoke
+	@grep -q '^| allowed, 6 headers | wasm ext_authz |' bench/work/smoke/results.md \
+	  || { echo "bench-smoke: bench/work/smoke/results.md has no results table"; exit 1; }
 
 # The module as an OCI image that Istio pulls (examples/istio/README.md), built without a container
 # daemon: an OCI image layout directory and the same layout as a tarball.

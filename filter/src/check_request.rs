@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::proto::wire::{
-    bytes_field, map_entry_message, map_entry_parts, message_field, string_field, varint_field,
+    bytes_field, map_entry_message, map_entry_values, message_field, string_field, varint_field,
 };
 use crate::route::matcher::StringMatch;
 
@@ -33,6 +33,19 @@ pub struct RequestAttributes<'a> {
     pub route_filter_metadata: &'a [(&'a str, &'a [u8])],
     /// Which headers go, and as `headers` or `header_map`; `None` sends all as `headers`.
     pub selection: Option<&'a HeaderSelection>,
+    /// Over TLS: the peers' principals and, with `include_tls_session`, the SNI.
+    pub tls: Option<Tls<'a>>,
+}
+
+/// What native reads from a TLS connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tls<'a> {
+    /// The client certificate's first URI SAN, else its first DNS SAN, else its subject.
+    pub source_principal: &'a [u8],
+    /// The same of this listener's own certificate.
+    pub destination_principal: &'a [u8],
+    /// `Some` with `include_tls_session`: the server name the client asked for.
+    pub sni: Option<&'a [u8]>,
 }
 
 /// `allowed_headers`, `disallowed_headers` and `encode_raw_headers`, as native reads them.
@@ -47,6 +60,11 @@ pub struct HeaderSelection {
 }
 
 impl HeaderSelection {
+    /// Whether every header goes (the default), so nothing needs looking at.
+    pub fn keeps_all(&self) -> bool {
+        self.allowed.is_none() && self.disallowed.is_empty()
+    }
+
     /// Whether a header (its lower-case name) goes into the CheckRequest.
     pub fn keeps(&self, name: &[u8]) -> bool {
         let allowed = self
@@ -120,6 +138,9 @@ const CHECK_REQUEST_ATTRIBUTES: u32 = 1;
 const ATTRIBUTES_SOURCE: u32 = 1;
 const ATTRIBUTES_DESTINATION: u32 = 2;
 const ATTRIBUTES_REQUEST: u32 = 4;
+const ATTRIBUTES_TLS_SESSION: u32 = 12;
+const TLS_SESSION_SNI: u32 = 1;
+const PEER_PRINCIPAL: u32 = 4;
 const ATTRIBUTES_METADATA_CONTEXT: u32 = 11;
 const ATTRIBUTES_ROUTE_METADATA_CONTEXT: u32 = 13;
 const METADATA_FILTER_METADATA: u32 = 1;
@@ -152,11 +173,17 @@ pub fn encode(attributes: &RequestAttributes<'_>, context_extensions: &[u8]) -> 
     let header_bytes: usize = headers.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
     let mut buf = Vec::with_capacity(header_bytes + context_extensions.len() + 256);
     message_field(&mut buf, CHECK_REQUEST_ATTRIBUTES, |buf| {
+        let tls = attributes.tls.unwrap_or_default();
         if let Some(source) = &attributes.source {
-            peer(buf, ATTRIBUTES_SOURCE, source);
+            peer(buf, ATTRIBUTES_SOURCE, source, tls.source_principal);
         }
         if let Some(destination) = &attributes.destination {
-            peer(buf, ATTRIBUTES_DESTINATION, destination);
+            peer(
+                buf,
+                ATTRIBUTES_DESTINATION,
+                destination,
+                tls.destination_principal,
+            );
         }
         message_field(buf, ATTRIBUTES_REQUEST, |buf| {
             message_field(buf, REQUEST_TIME, |buf| {
@@ -170,6 +197,11 @@ pub fn encode(attributes: &RequestAttributes<'_>, context_extensions: &[u8]) -> 
             message_field(buf, REQUEST_HTTP, |buf| http_request(buf, attributes));
         });
         buf.extend_from_slice(context_extensions);
+        if let Some(sni) = attributes.tls.and_then(|t| t.sni) {
+            message_field(buf, ATTRIBUTES_TLS_SESSION, |buf| {
+                string_field(buf, TLS_SESSION_SNI, sni)
+            });
+        }
         // Present (empty unless steps pass state on), as native sends it.
         message_field(buf, ATTRIBUTES_METADATA_CONTEXT, |buf| {
             for (namespace, value) in attributes.filter_metadata {
@@ -185,7 +217,7 @@ pub fn encode(attributes: &RequestAttributes<'_>, context_extensions: &[u8]) -> 
     buf
 }
 
-fn peer(buf: &mut Vec<u8>, field: u32, address: &SocketAddress<'_>) {
+fn peer(buf: &mut Vec<u8>, field: u32, address: &SocketAddress<'_>, principal: &[u8]) {
     message_field(buf, field, |buf| {
         message_field(buf, PEER_ADDRESS, |buf| {
             message_field(buf, ADDRESS_SOCKET_ADDRESS, |buf| {
@@ -193,16 +225,49 @@ fn peer(buf: &mut Vec<u8>, field: u32, address: &SocketAddress<'_>) {
                 varint_field(buf, SOCKET_ADDRESS_PORT_VALUE, u64::from(address.port));
             });
         });
+        string_field(buf, PEER_PRINCIPAL, principal);
     });
+}
+
+/// The first value of each header the `HttpRequest` fields come from, found in one pass.
+#[derive(Default)]
+struct Named<'a> {
+    request_id: &'a [u8],
+    method: &'a [u8],
+    path: &'a [u8],
+    authority: &'a [u8],
+    scheme: &'a [u8],
+}
+
+impl<'a> Named<'a> {
+    fn find(headers: &[(&'a [u8], &'a [u8])]) -> Self {
+        let mut named = Self::default();
+        let mut seen = [false; 5];
+        for &(key, value) in headers {
+            let (slot, i) = match key {
+                b"x-request-id" => (&mut named.request_id, 0),
+                b":method" => (&mut named.method, 1),
+                b":path" => (&mut named.path, 2),
+                b":authority" => (&mut named.authority, 3),
+                b":scheme" => (&mut named.scheme, 4),
+                _ => continue,
+            };
+            if !seen[i] {
+                seen[i] = true;
+                *slot = value;
+            }
+        }
+        named
+    }
 }
 
 fn http_request(buf: &mut Vec<u8>, attributes: &RequestAttributes<'_>) {
     let headers = attributes.headers;
-    let get = |name: &[u8]| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    let named = Named::find(headers);
     // Native sends its stream id, which a wasm filter cannot see; x-request-id identifies the
     // request in the same logs.
-    string_field(buf, HTTP_ID, get(b"x-request-id").unwrap_or_default());
-    string_field(buf, HTTP_METHOD, get(b":method").unwrap_or_default());
+    string_field(buf, HTTP_ID, named.request_id);
+    string_field(buf, HTTP_METHOD, named.method);
     // The headers that go: those the selection keeps, and (with a body) the partial-body header,
     // which native sets over anything a client sent.
     let selection = attributes.selection;
@@ -211,26 +276,27 @@ fn http_request(buf: &mut Vec<u8>, attributes: &RequestAttributes<'_>) {
             .body
             .map(|b| if b.partial() { &b"true"[..] } else { b"false" });
     let filtered: Vec<(&[u8], &[u8])>;
-    let sent: &[(&[u8], &[u8])] = if selection.is_none() && partial.is_none() {
-        headers
-    } else {
-        filtered = headers
-            .iter()
-            .filter(|(k, _)| partial.is_none() || !k.eq_ignore_ascii_case(PARTIAL_BODY_HEADER))
-            .filter(|(k, _)| selection.is_none_or(|s| s.keeps(&k.to_ascii_lowercase())))
-            .copied()
-            .chain(partial.map(|p| (PARTIAL_BODY_HEADER, p)))
-            .collect();
-        &filtered
-    };
+    let sent: &[(&[u8], &[u8])] =
+        if selection.is_none_or(HeaderSelection::keeps_all) && partial.is_none() {
+            headers
+        } else {
+            filtered = headers
+                .iter()
+                .filter(|(k, _)| partial.is_none() || !k.eq_ignore_ascii_case(PARTIAL_BODY_HEADER))
+                .filter(|(k, _)| selection.is_none_or(|s| s.keeps(&lower_case(k))))
+                .copied()
+                .chain(partial.map(|p| (PARTIAL_BODY_HEADER, p)))
+                .collect();
+            &filtered
+        };
     if selection.is_some_and(|s| s.raw) {
         raw_headers(buf, sent);
     } else {
         joined_headers(buf, sent);
     }
-    string_field(buf, HTTP_PATH, get(b":path").unwrap_or_default());
-    string_field(buf, HTTP_HOST, get(b":authority").unwrap_or_default());
-    string_field(buf, HTTP_SCHEME, get(b":scheme").unwrap_or_default());
+    string_field(buf, HTTP_PATH, named.path);
+    string_field(buf, HTTP_HOST, named.authority);
+    string_field(buf, HTTP_SCHEME, named.scheme);
     // As native: the size of the body buffered for the check, 0 without one.
     let body = attributes.body.unwrap_or_default();
     varint_field(buf, HTTP_SIZE, body.buffered);
@@ -249,40 +315,53 @@ fn raw_headers(buf: &mut Vec<u8>, headers: &[(&[u8], &[u8])]) {
     message_field(buf, HTTP_HEADER_MAP, |buf| {
         for (key, value) in headers {
             message_field(buf, HEADER_MAP_HEADERS, |buf| {
-                bytes_field(buf, HEADER_VALUE_KEY, &key.to_ascii_lowercase());
+                bytes_field(buf, HEADER_VALUE_KEY, &lower_case(key));
                 bytes_field(buf, HEADER_VALUE_RAW_VALUE, value);
             });
         }
     });
 }
 
+/// A header name lower-cased. Envoy's header maps are lower-case already, so this only copies
+/// for a name that is not.
+fn lower_case(name: &[u8]) -> Cow<'_, [u8]> {
+    if has_upper_case(name) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+/// Whether a name has an upper-case ASCII letter; branch-free, as names are short and have none.
+fn has_upper_case(name: &[u8]) -> bool {
+    name.iter()
+        .fold(false, |any, b| any | b.is_ascii_uppercase())
+}
+
 /// Writes `headers` as the `map<string, string>`: keys lower-cased, the values of a repeated
 /// header joined with `,` in the order they came.
 fn joined_headers(buf: &mut Vec<u8>, headers: &[(&[u8], &[u8])]) {
-    // Envoy's header maps are lower-case already; lowering is only paid for when it is not.
-    let keys: Vec<Cow<'_, [u8]>> = headers
-        .iter()
-        .map(|(k, _)| {
-            if k.iter().any(u8::is_ascii_uppercase) {
-                Cow::Owned(k.to_ascii_lowercase())
-            } else {
-                Cow::Borrowed(*k)
-            }
-        })
-        .collect();
-    // A stable sort groups repeats together and keeps their values in arrival order.
-    let mut order: Vec<usize> = (0..headers.len()).collect();
-    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
-    let mut parts: Vec<&[u8]> = Vec::new();
-    let mut i = 0;
-    while i < order.len() {
-        let key = &keys[order[i]];
-        parts.clear();
-        while i < order.len() && keys[order[i]] == *key {
-            parts.push(headers[order[i]].1);
-            i += 1;
-        }
-        map_entry_parts(buf, HTTP_HEADERS, key, &parts);
+    if headers.iter().any(|(k, _)| has_upper_case(k)) {
+        let lowered: Vec<(Cow<'_, [u8]>, &[u8])> =
+            headers.iter().map(|(k, v)| (lower_case(k), *v)).collect();
+        let lowered: Vec<(&[u8], &[u8])> = lowered.iter().map(|(k, v)| (&**k, *v)).collect();
+        return joined_lower_case(buf, &lowered);
+    }
+    joined_lower_case(buf, headers);
+}
+
+/// [`joined_headers`] for names that are lower-case: one copy of the pairs, sorted by name so
+/// repeats sit together (a stable sort keeps their values in arrival order), and no other
+/// allocation.
+fn joined_lower_case(buf: &mut Vec<u8>, headers: &[(&[u8], &[u8])]) {
+    let mut sorted = headers.to_vec();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut rest = sorted.as_slice();
+    while let Some(&(key, _)) = rest.first() {
+        let repeats = rest.iter().take_while(|(k, _)| *k == key).count();
+        let (same, after) = rest.split_at(repeats);
+        map_entry_values(buf, HTTP_HEADERS, key, same.iter().map(|(_, v)| *v));
+        rest = after;
     }
 }
 

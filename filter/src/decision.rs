@@ -3,8 +3,6 @@
 //! [`Decision`] is what the server said (or why it could not say it); [`Verdict`] is what the shell
 //! does, after the failure mode has been applied in exactly one place, [`Decision::into_verdict`].
 
-use prost::Message;
-
 use crate::config::{is_header_name, is_header_value, FailureMode};
 use crate::proto::response::{
     self, CheckResponse, DeniedHttpResponse, HeaderValueOption, HttpResponse,

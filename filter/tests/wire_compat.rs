@@ -91,6 +91,7 @@ fn realistic_request_decodes_field_by_field() {
         filter_metadata: &[],
         route_filter_metadata: &[],
         selection: None,
+        tls: None,
     };
     let request = decode(&encode(&attributes, &config.context_extensions.encoded));
     let attrs = request.attributes.as_ref().unwrap();
@@ -528,4 +529,24 @@ fn allowed_disallowed_and_raw_headers_as_native() {
         ],
         "every value apart, in order, bytes untouched"
     );
+}
+
+#[test]
+fn tls_principals_and_sni() {
+    use ext_authz_filter::check_request::Tls;
+    let attributes = RequestAttributes {
+        source: Some(SocketAddress::parse(b"127.0.0.1:5000")),
+        destination: Some(SocketAddress::parse(b"127.0.0.1:443")),
+        tls: Some(Tls {
+            source_principal: b"spiffe://client",
+            destination_principal: b"server.test",
+            sni: Some(b"api.test"),
+        }),
+        ..Default::default()
+    };
+    let request = decode(&encode(&attributes, &[]));
+    let attributes = request.attributes.unwrap();
+    assert_eq!(attributes.source.unwrap().principal, "spiffe://client");
+    assert_eq!(attributes.destination.unwrap().principal, "server.test");
+    assert_eq!(attributes.tls_session.unwrap().sni, "api.test");
 }

@@ -20,8 +20,19 @@ pub struct ProtoDuration(
 
 impl<'de> Deserialize<'de> for ProtoDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        parse(&text).map(ProtoDuration).map_err(de::Error::custom)
+        // Parsed inside the visitor, so the deserializer places a refusal at the string itself
+        // (see `config::json_path`).
+        struct Text;
+        impl de::Visitor<'_> for Text {
+            type Value = ProtoDuration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<ProtoDuration, E> {
+                parse(text).map(ProtoDuration).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod duration;
 pub mod http_service;
+mod json_path;
 mod raw;
 mod route;
 pub mod steps;
@@ -42,6 +43,8 @@ pub struct Config {
     pub headers: HeaderSelection,
     /// What goes into a CheckRequest's `metadata_context` and `route_metadata_context`.
     pub metadata: MetadataSelection,
+    /// `include_tls_session`: the SNI goes in `attributes.tls_session`.
+    pub include_tls_session: bool,
 }
 
 /// Metadata sent to the auth server.
@@ -326,7 +329,14 @@ impl Config {
                 "a namespace must not be empty",
             ));
         }
+        if raw.include_peer_certificate {
+            return Err(ConfigError::new(
+                "include_peer_certificate",
+                "is not supported: a wasm filter cannot read the peer certificate's PEM (the principal is sent)",
+            ));
+        }
         Ok(Self {
+            include_tls_session: raw.include_tls_session,
             metadata,
             headers,
             service: top.service,

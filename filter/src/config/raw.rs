@@ -75,6 +75,12 @@ pub struct RawConfig {
     /// passthrough hands per-config settings to the server (`solo.auth.passthrough.config`).
     #[serde(default, alias = "metadataContext")]
     pub metadata_context: Option<RawMetadata>,
+    /// Send the TLS session (its SNI) in `attributes.tls_session`.
+    #[serde(default, alias = "includeTlsSession")]
+    pub include_tls_session: bool,
+    /// Only `false` is accepted: a wasm filter cannot read the peer certificate's PEM.
+    #[serde(default, alias = "includePeerCertificate")]
+    pub include_peer_certificate: bool,
     /// Per-route settings: the first entry whose `match` fits applies (see `config::route`).
     #[serde(default)]
     pub routes: Vec<super::route::RawRoute>,
@@ -180,14 +186,6 @@ const REFUSED_FIELDS: &[(&str, &str)] = &[
         "is not supported: a wasm filter cannot clear the route cache",
     ),
     (
-        "include_peer_certificate",
-        "is not supported: a wasm filter cannot read the peer certificate's PEM",
-    ),
-    (
-        "include_tls_session",
-        "is not supported yet: the TLS session (SNI) is not sent",
-    ),
-    (
         "typed_metadata_context_namespaces",
         "is not supported yet: use metadata_context_namespaces",
     ),
@@ -270,10 +268,17 @@ impl RawConfig {
         {
             refuse_known(grpc, "grpc_service.", REFUSED_GRPC_SERVICE_FIELDS)?;
         }
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let field = e.path().to_string();
-            let field = if field == "." { String::new() } else { field };
-            ConfigError::new(field, e.into_inner().to_string())
+        // Deserialized from the value written back out: the same keys in the same (sorted) order
+        // as from the value itself, plus the error's place in the text, to name the field by.
+        let canonical = serde_json::to_vec(&value)
+            .map_err(|e| ConfigError::new("", format!("is not JSON: {e}")))?;
+        serde_json::from_slice(&canonical).map_err(|e| {
+            let message = e.to_string();
+            let place = format!(" at line {} column {}", e.line(), e.column());
+            let reason = message.strip_suffix(&place).unwrap_or(&message).to_owned();
+            let of_object = reason.starts_with("duplicate field");
+            let field = super::json_path::at(&canonical, e.line(), e.column(), of_object);
+            ConfigError::new(field, reason)
         })
     }
 }

@@ -129,6 +129,7 @@ fn issue_config_parses_to_the_expected_config() {
         routes: vec![],
         headers: HeaderSelection::default(),
         metadata: MetadataSelection::default(),
+        include_tls_session: false,
     };
     assert_eq!(config, expected);
 
@@ -497,11 +498,13 @@ fn refused_native_fields_name_their_reason() {
         "route cache",
     );
     // Refused even when set to its default: the user asked for something not honoured.
+    // The peer certificate's PEM cannot be had: asking for it is refused, leaving it off is fine.
     assert_refused(
-        &with_top(r#""include_peer_certificate": false"#),
+        &with_top(r#""include_peer_certificate": true"#),
         "include_peer_certificate",
-        "not supported",
+        "PEM",
     );
+    assert!(Config::parse(with_top(r#""include_peer_certificate": false"#).as_bytes()).is_ok());
     // Refused before a missing grpc_service is reported: the more specific reason wins.
     assert_refused(
         r#"{"clear_route_cache": true}"#,

@@ -1,8 +1,8 @@
 //! The subset of `envoy.service.auth.v3` this filter speaks, with Envoy's field numbers.
 //!
 //! `envoy-types` cannot be built for wasm32, so the filter carries its own: a hand-written encoder
-//! for CheckRequest (see [`crate::check_request`]) and prost messages for CheckResponse. The
-//! host-side tests prove both against `envoy-types`.
+//! for CheckRequest (see [`crate::check_request`]) and a hand-written decoder for CheckResponse
+//! (see [`response`]). The host-side tests prove both against `envoy-types` and prost.
 
 pub mod response;
 pub mod structpb;

@@ -36,6 +36,10 @@ pub fn string_field(buf: &mut Vec<u8>, field: u32, value: &[u8]) {
 /// Replaces every byte of an invalid UTF-8 sequence with `!`, in place: the length never changes,
 /// so it can run over bytes already written behind their length prefix.
 pub fn coerce_utf8(bytes: &mut [u8]) {
+    // Headers are nearly always ASCII, which a word at a time proves cheaper than a UTF-8 check.
+    if bytes.is_ascii() {
+        return;
+    }
     let mut at = 0;
     while let Err(error) = std::str::from_utf8(&bytes[at..]) {
         let bad = at + error.valid_up_to();
@@ -79,12 +83,21 @@ pub fn message_field(buf: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<
         buf[length_at] = length as u8;
         return;
     }
-    let mut prefix = Vec::with_capacity(10);
-    varint(&mut prefix, length as u64);
-    let extra = prefix.len() - 1;
+    // The length's varint, built on the stack.
+    let mut prefix = [0u8; 10];
+    let mut size = 0;
+    let mut rest = length;
+    while rest >= 0x80 {
+        prefix[size] = (rest as u8) | 0x80;
+        rest >>= 7;
+        size += 1;
+    }
+    prefix[size] = rest as u8;
+    size += 1;
+    let extra = size - 1;
     buf.resize(buf.len() + extra, 0);
     buf.copy_within(start..start + length, start + extra);
-    buf[length_at..length_at + prefix.len()].copy_from_slice(&prefix);
+    buf[length_at..length_at + size].copy_from_slice(&prefix[..size]);
 }
 
 /// One entry of a `map<string, string>` field: a message with key = 1 and value = 2.
@@ -115,8 +128,20 @@ pub fn double_field(buf: &mut Vec<u8>, field: u32, value: f64) {
 
 /// A map entry whose value is the parts joined with `,`: repeated headers, joined without a copy.
 pub fn map_entry_parts(buf: &mut Vec<u8>, field: u32, key: &[u8], parts: &[&[u8]]) {
-    let value_len: usize =
-        parts.iter().map(|p| p.len()).sum::<usize>() + parts.len().saturating_sub(1);
+    map_entry_values(buf, field, key, parts.iter().copied());
+}
+
+/// [`map_entry_parts`] over any (cheaply cloned) sequence of parts.
+pub fn map_entry_values<'v>(
+    buf: &mut Vec<u8>,
+    field: u32,
+    key: &[u8],
+    parts: impl Iterator<Item = &'v [u8]> + Clone,
+) {
+    let (count, bytes) = parts
+        .clone()
+        .fold((0usize, 0usize), |(n, len), p| (n + 1, len + p.len()));
+    let value_len: usize = bytes + count.saturating_sub(1);
     let entry_len =
         1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(value_len as u64) + value_len;
     tag(buf, field, WIRE_LEN);
@@ -127,7 +152,7 @@ pub fn map_entry_parts(buf: &mut Vec<u8>, field: u32, key: &[u8], parts: &[&[u8]
     tag(buf, 2, WIRE_LEN);
     varint(buf, value_len as u64);
     let value_start = buf.len();
-    for (i, part) in parts.iter().enumerate() {
+    for (i, part) in parts.enumerate() {
         if i > 0 {
             buf.push(b',');
         }

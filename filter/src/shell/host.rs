@@ -2,8 +2,8 @@
 //!
 //! The SDK's `hostcalls` panic on any status they did not expect, and a panic traps the VM and
 //! fails every later request on the worker. These return `Err(status)` for every status instead,
-//! and read maps and buffers without the SDK's per-pair copies and UTF-8 unwraps.
-//! (gRPC dispatch stays with the SDK, whose dispatcher routes the answer back to the context.)
+//! and read maps and buffers without the SDK's per-pair copies and UTF-8 unwraps. Calls that
+//! answer later (gRPC, HTTP) are registered with [`super::abi`], which routes the answer back.
 
 use std::ptr::null_mut;
 
@@ -45,7 +45,6 @@ impl Headers {
     }
 }
 
-#[allow(clashing_extern_declarations)]
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
@@ -84,6 +83,33 @@ extern "C" {
         value_size: usize,
     ) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+    fn proxy_grpc_call(
+        upstream_data: *const u8,
+        upstream_size: usize,
+        service_name_data: *const u8,
+        service_name_size: usize,
+        method_name_data: *const u8,
+        method_name_size: usize,
+        initial_metadata_data: *const u8,
+        initial_metadata_size: usize,
+        message_data: *const u8,
+        message_size: usize,
+        timeout_milliseconds: u32,
+        return_token: *mut u32,
+    ) -> u32;
+    fn proxy_grpc_cancel(token: u32) -> u32;
+    fn proxy_http_call(
+        upstream_data: *const u8,
+        upstream_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        trailers_data: *const u8,
+        trailers_size: usize,
+        timeout_milliseconds: u32,
+        return_token: *mut u32,
+    ) -> u32;
     fn proxy_get_property(
         path_data: *const u8,
         path_size: usize,
@@ -171,12 +197,28 @@ pub fn log(level: LogLevel, message: &str) {
     }
 }
 
-/// The host's wall clock, since the Unix epoch.
+thread_local! {
+    /// The clock as first read in the running callback.
+    static CLOCK: std::cell::Cell<Option<std::time::Duration>> = const { std::cell::Cell::new(None) };
+}
+
+/// The host's wall clock, since the Unix epoch. Read once per callback: a request's start, its
+/// CheckRequest's time and its call's start are the same instant, and each read is a host call.
 pub fn now() -> Result<std::time::Duration, HostStatus> {
+    if let Some(now) = CLOCK.with(std::cell::Cell::get) {
+        return Ok(now);
+    }
     let mut nanos = 0u64;
     // SAFETY: the host writes one u64.
     check(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) })?;
-    Ok(std::time::Duration::from_nanos(nanos))
+    let now = std::time::Duration::from_nanos(nanos);
+    CLOCK.with(|clock| clock.set(Some(now)));
+    Ok(now)
+}
+
+/// A callback from the host begins: time has moved on since the last one.
+pub fn callback_starts() {
+    CLOCK.with(|clock| clock.set(None));
 }
 
 pub fn plugin_configuration() -> Result<Vec<u8>, HostStatus> {
@@ -275,6 +317,82 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
     }
     // SAFETY: the path is a live slice; the host writes a pointer and a size.
     fetch(|d, s| unsafe { proxy_get_property(encoded.as_ptr(), encoded.len(), d, s) })
+}
+
+/// The host counts a call's timeout in whole milliseconds.
+fn millis(timeout: std::time::Duration) -> u32 {
+    u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// Starts a unary gRPC call to `upstream` (a cluster name or a serialized GrpcService); the answer
+/// comes to the calling context's `on_grpc_call_response`.
+pub fn dispatch_grpc_call(
+    upstream: &str,
+    service: &str,
+    method: &str,
+    initial_metadata: Vec<(&str, &[u8])>,
+    message: Option<&[u8]>,
+    timeout: std::time::Duration,
+) -> Result<u32, HostStatus> {
+    let metadata = crate::header_map::serialize(&initial_metadata);
+    let message = message.unwrap_or_default();
+    let mut token = 0u32;
+    // SAFETY: every pointer and length describes a live slice; the host writes one u32.
+    check(unsafe {
+        proxy_grpc_call(
+            upstream.as_ptr(),
+            upstream.len(),
+            service.as_ptr(),
+            service.len(),
+            method.as_ptr(),
+            method.len(),
+            metadata.as_ptr(),
+            metadata.len(),
+            message.as_ptr(),
+            message.len(),
+            millis(timeout),
+            &mut token,
+        )
+    })?;
+    super::abi::register_grpc_call(token);
+    Ok(token)
+}
+
+/// Cancels a pending gRPC call; its answer, if it comes, is dropped by the host.
+pub fn cancel_grpc_call(token: u32) -> Result<(), HostStatus> {
+    // SAFETY: no pointers.
+    check(unsafe { proxy_grpc_cancel(token) })
+}
+
+/// Starts an HTTP call to cluster `upstream`; the answer comes to `on_http_call_response`.
+pub fn dispatch_http_call(
+    upstream: &str,
+    headers: Vec<(&str, &str)>,
+    body: Option<&[u8]>,
+    trailers: Vec<(&str, &str)>,
+    timeout: std::time::Duration,
+) -> Result<u32, HostStatus> {
+    let headers = crate::header_map::serialize(&headers);
+    let trailers = crate::header_map::serialize(&trailers);
+    let body = body.unwrap_or_default();
+    let mut token = 0u32;
+    // SAFETY: every pointer and length describes a live slice; the host writes one u32.
+    check(unsafe {
+        proxy_http_call(
+            upstream.as_ptr(),
+            upstream.len(),
+            headers.as_ptr(),
+            headers.len(),
+            body.as_ptr(),
+            body.len(),
+            trailers.as_ptr(),
+            trailers.len(),
+            millis(timeout),
+            &mut token,
+        )
+    })?;
+    super::abi::register_http_call(token);
+    Ok(token)
 }
 
 /// Sets a property of the stream. Envoy keeps it as filter state under `wasm.<name>`, for later

@@ -9,14 +9,13 @@
 
 use std::rc::Rc;
 
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
+use super::abi::{Action, Context, HttpContext};
 
 use super::apply;
 use super::host::{self, Headers, LogLevel};
 use super::root::Plugin;
 use crate::chain::{self, StepRef};
-use crate::check_request::{self, RequestAttributes, RequestBody, SocketAddress};
+use crate::check_request::{self, RequestAttributes, RequestBody, SocketAddress, Tls};
 use crate::config::{
     Check, ContextExtensions, FailureMode, GrpcService, HeaderSelection, HttpService, Selection,
     WithRequestBody,
@@ -210,6 +209,11 @@ impl ExtAuthz {
 
     /// Runs the remaining steps after an answer, reading the request headers (and the body) anew.
     fn run_again(&mut self) -> Action {
+        // The last step has answered (a single service always has): nothing needs the request.
+        let service = self.settings().map(|s| s.service);
+        if service.and_then(|s| chain::step(s, self.step)).is_none() {
+            return self.run(&[], None);
+        }
         let map = match request_headers() {
             Ok(map) => map,
             Err(error) => return self.decide(Decision::Error(error)),
@@ -289,6 +293,7 @@ impl ExtAuthz {
                 }
                 let selection = &self.plugin.config.headers;
                 let context = CheckContext {
+                    include_tls_session: self.plugin.config.include_tls_session,
                     selection,
                     extensions,
                     metadata: &metadata,
@@ -401,7 +406,7 @@ impl Context for ExtAuthz {
             let service = self.settings().map(|s| s.service);
             if let Some(StepRef::Grpc { .. }) = service.and_then(|s| chain::step(s, self.step)) {
                 // Ok, or NotFound if the answer is already in: nothing more to do either way.
-                let _ = proxy_wasm::hostcalls::cancel_grpc_call(token);
+                let _ = host::cancel_grpc_call(token);
             }
             self.state = State::Decided;
         }
@@ -554,9 +559,51 @@ impl HttpContext for ExtAuthz {
 /// What a CheckRequest carries besides the request: header selection, context, metadata.
 struct CheckContext<'a> {
     selection: &'a HeaderSelection,
+    include_tls_session: bool,
     extensions: &'a [u8],
     metadata: &'a [(&'a str, &'a [u8])],
     route_metadata: &'a [(&'a str, &'a [u8])],
+}
+
+/// What native reads from a TLS connection, read from the host's connection properties.
+struct TlsFacts {
+    source_principal: Vec<u8>,
+    destination_principal: Vec<u8>,
+    sni: Option<Vec<u8>>,
+}
+
+impl TlsFacts {
+    /// `None` on a plaintext connection, which costs one host call to tell.
+    fn read(include_tls_session: bool) -> Option<Self> {
+        let connection = |name: &str| {
+            host::property(&["connection", name])
+                .ok()
+                .flatten()
+                .filter(|v| !v.is_empty())
+        };
+        connection("tls_version")?;
+        // As native: the first URI SAN, else the first DNS SAN, else the subject.
+        let principal = |side: &str| {
+            ["uri_san", "dns_san", "subject"]
+                .iter()
+                .find_map(|kind| connection(&format!("{kind}_{side}_certificate")))
+                .unwrap_or_default()
+        };
+        Some(Self {
+            source_principal: principal("peer"),
+            destination_principal: principal("local"),
+            sni: include_tls_session
+                .then(|| connection("requested_server_name").unwrap_or_default()),
+        })
+    }
+
+    fn view(&self) -> Tls<'_> {
+        Tls {
+            source_principal: &self.source_principal,
+            destination_principal: &self.destination_principal,
+            sni: self.sni.as_deref(),
+        }
+    }
 }
 
 /// The namespaces asked for, out of the metadata the host has at `path` (the stream's dynamic
@@ -568,7 +615,7 @@ fn namespaces(path: &[&str], wanted: &[String]) -> Vec<(String, Vec<u8>)> {
     let Some(bytes) = host::property(path).ok().flatten() else {
         return Vec::new();
     };
-    let Ok(metadata) = <Metadata as prost::Message>::decode(bytes.as_slice()) else {
+    let Ok(metadata) = Metadata::decode(&bytes) else {
         return Vec::new();
     };
     let mut all = metadata.filter_metadata;
@@ -589,6 +636,7 @@ fn dispatch_grpc(
     let source = host::property(&["source", "address"]).ok().flatten();
     let destination = host::property(&["destination", "address"]).ok().flatten();
     let protocol = host::property(&["request", "protocol"]).ok().flatten();
+    let tls = TlsFacts::read(context.include_tls_session);
     let attributes = RequestAttributes {
         headers,
         source: source.as_deref().map(SocketAddress::parse),
@@ -599,6 +647,7 @@ fn dispatch_grpc(
         filter_metadata: context.metadata,
         route_filter_metadata: context.route_metadata,
         selection: Some(context.selection),
+        tls: tls.as_ref().map(TlsFacts::view),
     };
     let message = check_request::encode(&attributes, context.extensions);
     let metadata: Vec<(&str, &[u8])> = grpc
@@ -606,7 +655,7 @@ fn dispatch_grpc(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_bytes()))
         .collect();
-    proxy_wasm::hostcalls::dispatch_grpc_call(
+    host::dispatch_grpc_call(
         &grpc.target,
         AUTHORIZATION_SERVICE,
         CHECK_METHOD,
@@ -614,7 +663,7 @@ fn dispatch_grpc(
         Some(&message),
         timeout,
     )
-    .map_err(|status| CheckError::Dispatch(status as u32))
+    .map_err(CheckError::Dispatch)
 }
 
 /// Sends the authorization request to the HTTP server.
@@ -636,14 +685,14 @@ fn dispatch_http(
         .zip(&values)
         .map(|((k, _), v)| (k.as_str(), v.as_str()))
         .collect();
-    proxy_wasm::hostcalls::dispatch_http_call(
+    host::dispatch_http_call(
         &http.cluster,
         pairs,
         (!bytes.is_empty()).then_some(bytes),
         Vec::new(),
         timeout,
     )
-    .map_err(|status| CheckError::Dispatch(status as u32))
+    .map_err(CheckError::Dispatch)
 }
 
 /// An upgrade request, as native tells one (`Http::Utility::isWebSocketUpgradeRequest` and

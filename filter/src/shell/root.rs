@@ -3,8 +3,7 @@
 
 use std::rc::Rc;
 
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::ContextType;
+use super::abi::{Context, HttpContext, RootContext};
 
 use super::apply;
 use super::host::{self, LogLevel};
@@ -127,14 +126,11 @@ impl RootContext for ExtAuthzRoot {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        // Never None: the SDK panics on it. A plugin without a config fails every request closed.
+        // Never None: a stream without a context would not be checked. A plugin without a
+        // config fails every request closed.
         Some(match &self.plugin {
             Some(plugin) => Box::new(ExtAuthz::new(context_id, Rc::clone(plugin))),
             None => Box::new(Unconfigured),
         })
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
     }
 }

@@ -1,0 +1,385 @@
+//! The hand-written decoder against prost: twins of every message derived with prost, the same
+//! bytes through both, the same answer (value, or refusal) every time.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+
+use super::*;
+
+mod twin {
+    use prost::Message;
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct CheckResponse {
+        #[prost(message, optional, tag = "1")]
+        pub status: Option<RpcStatus>,
+        #[prost(oneof = "HttpResponse", tags = "2, 3, 5")]
+        pub http_response: Option<HttpResponse>,
+        #[prost(bytes = "vec", tag = "4")]
+        pub dynamic_metadata: Vec<u8>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    #[allow(clippy::enum_variant_names)] // Envoy's names.
+    pub enum HttpResponse {
+        #[prost(message, tag = "2")]
+        DeniedResponse(DeniedHttpResponse),
+        #[prost(message, tag = "3")]
+        OkResponse(OkHttpResponse),
+        #[prost(message, tag = "5")]
+        ErrorResponse(DeniedHttpResponse),
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct RpcStatus {
+        #[prost(int32, tag = "1")]
+        pub code: i32,
+        #[prost(string, tag = "2")]
+        pub message: String,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct OkHttpResponse {
+        #[prost(message, repeated, tag = "2")]
+        pub headers: Vec<HeaderValueOption>,
+        #[prost(string, repeated, tag = "5")]
+        pub headers_to_remove: Vec<String>,
+        #[prost(message, repeated, tag = "6")]
+        pub response_headers_to_add: Vec<HeaderValueOption>,
+        #[prost(message, repeated, tag = "7")]
+        pub query_parameters_to_set: Vec<QueryParameter>,
+        #[prost(string, repeated, tag = "8")]
+        pub query_parameters_to_remove: Vec<String>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct DeniedHttpResponse {
+        #[prost(message, optional, tag = "1")]
+        pub status: Option<HttpStatus>,
+        #[prost(message, repeated, tag = "2")]
+        pub headers: Vec<HeaderValueOption>,
+        #[prost(string, tag = "3")]
+        pub body: String,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct HttpStatus {
+        #[prost(int32, tag = "1")]
+        pub code: i32,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct HeaderValueOption {
+        #[prost(message, optional, tag = "1")]
+        pub header: Option<HeaderValue>,
+        #[prost(message, optional, tag = "2")]
+        pub append: Option<BoolValue>,
+        #[prost(int32, tag = "3")]
+        pub append_action: i32,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct HeaderValue {
+        #[prost(string, tag = "1")]
+        pub key: String,
+        #[prost(string, tag = "2")]
+        pub value: String,
+        #[prost(bytes = "vec", tag = "3")]
+        pub raw_value: Vec<u8>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct BoolValue {
+        #[prost(bool, tag = "1")]
+        pub value: bool,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct QueryParameter {
+        #[prost(string, tag = "1")]
+        pub key: String,
+        #[prost(string, tag = "2")]
+        pub value: String,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct Metadata {
+        #[prost(btree_map = "string, bytes", tag = "1")]
+        pub filter_metadata: std::collections::BTreeMap<String, Vec<u8>>,
+    }
+}
+
+fn header_value(t: twin::HeaderValue) -> HeaderValue {
+    HeaderValue {
+        key: t.key,
+        value: t.value,
+        raw_value: t.raw_value,
+    }
+}
+
+fn option(t: twin::HeaderValueOption) -> HeaderValueOption {
+    HeaderValueOption {
+        header: t.header.map(header_value),
+        append: t.append.map(|b| BoolValue { value: b.value }),
+        append_action: t.append_action,
+    }
+}
+
+fn denied(t: twin::DeniedHttpResponse) -> DeniedHttpResponse {
+    DeniedHttpResponse {
+        status: t.status.map(|s| HttpStatus { code: s.code }),
+        headers: t.headers.into_iter().map(option).collect(),
+        body: t.body,
+    }
+}
+
+/// What prost decodes, in this module's types.
+fn from_twin(t: twin::CheckResponse) -> CheckResponse {
+    CheckResponse {
+        status: t.status.map(|s| RpcStatus {
+            code: s.code,
+            message: s.message,
+        }),
+        http_response: t.http_response.map(|r| match r {
+            twin::HttpResponse::DeniedResponse(d) => HttpResponse::DeniedResponse(denied(d)),
+            twin::HttpResponse::ErrorResponse(d) => HttpResponse::ErrorResponse(denied(d)),
+            twin::HttpResponse::OkResponse(ok) => HttpResponse::OkResponse(OkHttpResponse {
+                headers: ok.headers.into_iter().map(option).collect(),
+                headers_to_remove: ok.headers_to_remove,
+                response_headers_to_add: ok
+                    .response_headers_to_add
+                    .into_iter()
+                    .map(option)
+                    .collect(),
+                query_parameters_to_set: ok
+                    .query_parameters_to_set
+                    .into_iter()
+                    .map(|q| QueryParameter {
+                        key: q.key,
+                        value: q.value,
+                    })
+                    .collect(),
+                query_parameters_to_remove: ok.query_parameters_to_remove,
+            }),
+        }),
+        dynamic_metadata: t.dynamic_metadata,
+    }
+}
+
+/// Both decoders agree on `bytes`: the same message, or both refuse.
+fn agree(bytes: &[u8]) {
+    let ours = CheckResponse::decode(bytes).ok();
+    let prost = twin::CheckResponse::decode(bytes).ok().map(from_twin);
+    assert_eq!(ours, prost, "CheckResponse {bytes:02x?}");
+    let ours = Metadata::decode(bytes).ok().map(|m| m.filter_metadata);
+    let prost = twin::Metadata::decode(bytes)
+        .ok()
+        .map(|m| m.filter_metadata);
+    assert_eq!(ours, prost, "Metadata {bytes:02x?}");
+}
+
+fn twin_option(
+    key: &str,
+    value: &str,
+    append: Option<bool>,
+    action: i32,
+) -> twin::HeaderValueOption {
+    twin::HeaderValueOption {
+        header: Some(twin::HeaderValue {
+            key: key.into(),
+            value: value.into(),
+            raw_value: if value.is_empty() {
+                b"raw\xff".to_vec()
+            } else {
+                Vec::new()
+            },
+        }),
+        append: append.map(|value| twin::BoolValue { value }),
+        append_action: action,
+    }
+}
+
+/// Real responses of every shape, encoded by prost.
+fn samples() -> Vec<Vec<u8>> {
+    let ok = twin::OkHttpResponse {
+        headers: vec![
+            twin_option("x-user", "alice", None, 2),
+            twin_option("x-a", "", Some(true), 0),
+        ],
+        headers_to_remove: vec!["x-r".into(), "caf\u{e9}".into()],
+        response_headers_to_add: vec![twin_option("x-resp", "1", Some(false), 3)],
+        query_parameters_to_set: vec![twin::QueryParameter {
+            key: "k".into(),
+            value: "v".into(),
+        }],
+        query_parameters_to_remove: vec!["q".into()],
+    };
+    let denied = twin::DeniedHttpResponse {
+        status: Some(twin::HttpStatus { code: 401 }),
+        headers: vec![twin_option("www-authenticate", "Bearer", None, 1)],
+        body: "no \u{2603}".into(),
+    };
+    let status = |code| {
+        Some(twin::RpcStatus {
+            code,
+            message: "m".into(),
+        })
+    };
+    let mut metadata = twin::Metadata::default();
+    metadata
+        .filter_metadata
+        .insert("ns".into(), vec![0x0a, 0x00]);
+    metadata.filter_metadata.insert(String::new(), Vec::new());
+    vec![
+        twin::CheckResponse {
+            status: status(0),
+            http_response: Some(twin::HttpResponse::OkResponse(ok)),
+            dynamic_metadata: vec![0x0a, 0x02, 0x0a, 0x00],
+        }
+        .encode_to_vec(),
+        twin::CheckResponse {
+            status: status(7),
+            http_response: Some(twin::HttpResponse::DeniedResponse(denied.clone())),
+            dynamic_metadata: Vec::new(),
+        }
+        .encode_to_vec(),
+        twin::CheckResponse {
+            status: status(-1),
+            http_response: Some(twin::HttpResponse::ErrorResponse(denied)),
+            dynamic_metadata: Vec::new(),
+        }
+        .encode_to_vec(),
+        metadata.encode_to_vec(),
+        Vec::new(),
+    ]
+}
+
+#[test]
+fn real_responses_decode_as_prost_decodes_them() {
+    for sample in samples() {
+        agree(&sample);
+    }
+    for sample in &samples()[..3] {
+        assert!(CheckResponse::decode(sample).is_ok());
+    }
+}
+
+#[test]
+fn repeats_merge_append_and_replace_as_prost_does() {
+    let samples = samples();
+    // Two messages back to back: singular messages merge, repeated fields append, scalars and
+    // strings take the last, a oneof switches variant or merges into the same one.
+    for a in &samples {
+        for b in &samples {
+            agree(&[a.as_slice(), b.as_slice()].concat());
+        }
+    }
+    // Unknown fields of every wire type, groups nested and not, are skipped.
+    let unknown: &[&[u8]] = &[
+        &[0x30, 0x96, 0x01],                   // field 6 varint
+        &[0x39, 1, 2, 3, 4, 5, 6, 7, 8],       // field 7 fixed64
+        &[0x42, 0x02, 0xff, 0xff],             // field 8 bytes
+        &[0x4d, 1, 2, 3, 4],                   // field 9 fixed32
+        &[0x53, 0x08, 0x01, 0x5b, 0x5c, 0x54], // field 10 group, a group inside
+        &[0x53, 0x54],                         // an empty group
+        &[0x53, 0x5c],                         // a group closed by the wrong end
+        &[0x54],                               // an end without a start
+        &[0x53],                               // a group never closed
+        &[0x80, 0x80, 0x80, 0x80, 0x10, 0x00], // a key above u32
+        &[0x02, 0x00],                         // field 0
+        &[
+            0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02,
+        ], // a varint over 64 bits
+        &[
+            0x0a, 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+        ], // 10 bytes, overlong
+        &[0x08, 0x01],                         // status with the wrong wire type
+        &[0x1a, 0x02, 0x10, 0x01],             // ok_response field 2 as a varint
+    ];
+    for sample in &samples {
+        for extra in unknown {
+            agree(&[sample.as_slice(), extra].concat());
+            agree(&[extra, sample.as_slice()].concat());
+        }
+    }
+}
+
+#[test]
+fn deep_groups_hit_the_same_limit() {
+    for depth in [90, 98, 99, 100, 101, 150] {
+        let mut bytes = vec![0x53; depth];
+        bytes.extend(std::iter::repeat_n(0x54, depth));
+        agree(&bytes);
+        // The same groups inside ok_response.headers[0].header, deeper down.
+        let inner = [vec![0x3b; depth], vec![0x3c; depth]].concat();
+        let header = [vec![0x0a, inner.len() as u8], inner.clone()].concat();
+        if header.len() < 0x80 {
+            let option = [vec![0x0a, header.len() as u8], header].concat();
+            let ok = [vec![0x12, option.len() as u8], option].concat();
+            agree(&[vec![0x1a, ok.len() as u8], ok].concat());
+        }
+    }
+}
+
+#[test]
+fn every_prefix_and_random_bytes_agree() {
+    for sample in samples() {
+        for cut in 0..sample.len() {
+            agree(&sample[..cut]);
+        }
+        // Each byte flipped to a few values.
+        for at in 0..sample.len() {
+            for value in [
+                0x00, 0x01, 0x07, 0x0a, 0x12, 0x53, 0x54, 0x7f, 0x80, 0xc3, 0xff,
+            ] {
+                let mut changed = sample.clone();
+                changed[at] = value;
+                agree(&changed);
+            }
+        }
+    }
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for _ in 0..20_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = (state % 48) as usize;
+        // Bytes biased towards valid keys and small lengths, so the decoders get somewhere.
+        let bytes: Vec<u8> = (0..len)
+            .map(|i| {
+                let r = state.rotate_left(i as u32 * 7);
+                match r % 4 {
+                    0 => [0x08, 0x0a, 0x12, 0x1a, 0x22, 0x2a, 0x10, 0x18][(r >> 8) as usize % 8],
+                    1 => (r >> 16) as u8 % 8,
+                    _ => (r >> 24) as u8,
+                }
+            })
+            .collect();
+        agree(&bytes);
+    }
+}
+
+#[test]
+fn metadata_maps_keep_the_last_value_of_a_key() {
+    let entry = |key: &[u8], value: &[u8]| {
+        let mut e = vec![0x0a, key.len() as u8];
+        e.extend_from_slice(key);
+        e.extend([0x12, value.len() as u8]);
+        e.extend_from_slice(value);
+        [vec![0x0a, e.len() as u8], e].concat()
+    };
+    let bytes = [entry(b"a", b"1"), entry(b"b", b"2"), entry(b"a", b"3")].concat();
+    agree(&bytes);
+    let decoded = Metadata::decode(&bytes).unwrap().filter_metadata;
+    assert_eq!(
+        decoded,
+        BTreeMap::from([
+            ("a".to_owned(), b"3".to_vec()),
+            ("b".to_owned(), b"2".to_vec())
+        ])
+    );
+    agree(&entry(b"\xff", b"x"));
+}
