@@ -570,7 +570,7 @@ def write_chart(path: Path, meta: dict, summary: dict, cases: list[Case]) -> boo
                     ax.annotate(f"{ratio:.2f}x", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                                 ha="center", va="bottom", fontsize=8)
         ax.set_xticks(range(len(cases)))
-        ax.set_xticklabels([c.title for c in cases], fontsize=9)
+        ax.set_xticklabels([c.title.replace(", ", "\n") for c in cases], fontsize=9)
         ax.set_title(label, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)

@@ -3,8 +3,9 @@
 //! This replaces the SDK's dispatcher, for cost: Envoy calls every `proxy_on_*` function a module
 //! exports, on every request, and each call is a trip into the VM (about a microsecond of proxy
 //! CPU). The SDK exports them all; this exports only the callbacks the filter uses, so Envoy skips
-//! the response body, response trailers and access-log callbacks. Contexts are kept in maps keyed
-//! by a cheap integer hash, and an unknown context or token is ignored, never a panic.
+//! the response body, response trailers and access-log callbacks, and `on_done` runs from
+//! `proxy_on_delete`. Contexts are kept in maps keyed by a cheap integer hash, and an unknown
+//! context or token is ignored, never a panic.
 //!
 //! The traits keep the SDK's names and signatures, so the root and HTTP contexts read the same.
 
@@ -348,27 +349,32 @@ pub extern "C" fn proxy_on_response_headers(
     }))
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_done(context_id: u32) -> u32 {
-    let done = with_stream(context_id, None, |s| Some(s.on_done()));
-    u32::from(done.unwrap_or_else(|| with_root(context_id, true, |root| root.on_done())))
-}
-
+/// The context is finished. Envoy calls `proxy_on_done` and then `proxy_on_delete` back to back
+/// (`Context::onDestroy`), so the module exports only this one, and runs the context's `on_done`
+/// here before dropping it: one trip into the VM fewer per request.
 #[no_mangle]
 pub extern "C" fn proxy_on_delete(context_id: u32) {
     DISPATCHER.with(|d| {
-        // Dropped outside the borrow: a context's Drop may reach the dispatcher.
+        // Taken out and dropped outside the borrow: what a context does on its way out (cancel its
+        // call) must not find the map borrowed.
         let stream = d
             .streams
             .try_borrow_mut()
             .ok()
             .and_then(|mut s| s.remove(&context_id));
-        drop(stream);
+        if let Some(mut stream) = stream {
+            host::callback_starts();
+            d.active.set(context_id);
+            stream.on_done();
+            return;
+        }
         let root = d.roots.try_borrow_mut().ok().and_then(|mut roots| {
             let at = roots.iter().position(|(id, _)| *id == context_id)?;
             Some(roots.remove(at))
         });
-        drop(root);
+        if let Some((_, mut root)) = root {
+            root.on_done();
+        }
     });
 }
 
