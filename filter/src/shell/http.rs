@@ -214,29 +214,40 @@ impl ExtAuthz {
         if service.and_then(|s| chain::step(s, self.step)).is_none() {
             return self.run(&[], None);
         }
+        self.with_request_headers(|this, headers| {
+            let settings = this.settings().and_then(|s| s.with_request_body);
+            let bytes = match settings {
+                Some(settings) if this.buffered > 0 => {
+                    host::request_body(this.buffered.min(settings.max_request_bytes as usize))
+                        .unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
+            let body = settings
+                .filter(|_| this.buffered > 0)
+                .map(|settings| RequestBody {
+                    bytes: &bytes,
+                    buffered: this.buffered as u64,
+                    pack_as_bytes: settings.pack_as_bytes,
+                });
+            this.run(headers, body)
+        })
+    }
+
+    /// Reads and parses the request headers, then goes on with them; a failed read fails the
+    /// check. The one place the request headers are read.
+    fn with_request_headers(
+        &mut self,
+        then: impl FnOnce(&mut Self, &[(&[u8], &[u8])]) -> Action,
+    ) -> Action {
         let map = match request_headers() {
             Ok(map) => map,
             Err(error) => return self.decide(Decision::Error(error)),
         };
-        let Some(headers) = header_map::parse(&map) else {
-            return self.decide(Decision::Error(malformed_header_map()));
-        };
-        let settings = self.settings().and_then(|s| s.with_request_body);
-        let bytes = match settings {
-            Some(settings) if self.buffered > 0 => {
-                host::request_body(self.buffered.min(settings.max_request_bytes as usize))
-                    .unwrap_or_default()
-            }
-            _ => Vec::new(),
-        };
-        let body = settings
-            .filter(|_| self.buffered > 0)
-            .map(|settings| RequestBody {
-                bytes: &bytes,
-                buffered: self.buffered as u64,
-                pack_as_bytes: settings.pack_as_bytes,
-            });
-        self.run(&headers, body)
+        match header_map::parse(&map) {
+            Some(headers) => then(self, &headers),
+            None => self.decide(Decision::Error(malformed_header_map())),
+        }
     }
 
     /// The settings that apply to this request.
@@ -327,24 +338,12 @@ impl ExtAuthz {
             buffered: self.buffered as u64,
             pack_as_bytes: settings.pack_as_bytes,
         };
-        match request_headers() {
-            Ok(map) => match header_map::parse(&map) {
-                Some(headers) => self.run(&headers, Some(body)),
-                None => self.decide(Decision::Error(malformed_header_map())),
-            },
-            Err(error) => self.decide(Decision::Error(error)),
-        }
+        self.with_request_headers(|this, headers| this.run(headers, Some(body)))
     }
 
     /// Checks the request by its headers alone.
     fn check_without_body(&mut self) -> Action {
-        match request_headers() {
-            Ok(map) => match header_map::parse(&map) {
-                Some(headers) => self.run(&headers, None),
-                None => self.decide(Decision::Error(malformed_header_map())),
-            },
-            Err(error) => self.decide(Decision::Error(error)),
-        }
+        self.with_request_headers(|this, headers| this.run(headers, None))
     }
 
     /// Counts and applies a decision. `Continue` means the request may go on.
@@ -463,30 +462,25 @@ impl Context for ExtAuthz {
 
 impl HttpContext for ExtAuthz {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let map = match request_headers() {
-            Ok(map) => map,
-            Err(error) => return self.decide(Decision::Error(error)),
-        };
-        let Some(headers) = header_map::parse(&map) else {
-            return self.decide(Decision::Error(malformed_header_map()));
-        };
-        self.selection = self.plugin.config.select(&RequestView::new(&headers));
-        let Some(settings) = self.settings() else {
-            // A disabled route: no check, no hold.
-            self.plugin.stats.record_disabled();
-            self.state = State::Decided;
-            return Action::Continue;
-        };
-        // Without a body to wait for, the check goes out at once. The bytes after an upgrade
-        // request are the upgraded stream, not a body: native checks it at once too.
-        if settings.with_request_body.is_none() || end_of_stream || is_upgrade(&headers) {
-            return self.run(&headers, None);
-        }
-        self.state = State::Buffering;
-        self.plugin
-            .body_watch
-            .wait(self.context_id, host::now().unwrap_or_default());
-        Action::Pause
+        self.with_request_headers(|this, headers| {
+            this.selection = this.plugin.config.select(&RequestView::new(headers));
+            let Some(settings) = this.settings() else {
+                // A disabled route: no check, no hold.
+                this.plugin.stats.record_disabled();
+                this.state = State::Decided;
+                return Action::Continue;
+            };
+            // Without a body to wait for, the check goes out at once. The bytes after an upgrade
+            // request are the upgraded stream, not a body: native checks it at once too.
+            if settings.with_request_body.is_none() || end_of_stream || is_upgrade(headers) {
+                return this.run(headers, None);
+            }
+            this.state = State::Buffering;
+            this.plugin
+                .body_watch
+                .wait(this.context_id, host::now().unwrap_or_default());
+            Action::Pause
+        })
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
