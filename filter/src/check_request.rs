@@ -107,28 +107,43 @@ impl<'a> SocketAddress<'a> {
     /// Splits Envoy's `ip:port` / `[ipv6]:port` text. Anything else (a pipe path) is kept whole
     /// as the address, with port 0.
     pub fn parse(text: &'a [u8]) -> Self {
-        let whole = Self {
+        Self::parse_ip(text).unwrap_or(Self {
             address: text,
             port: 0,
-        };
-        let Some(colon) = text.iter().rposition(|&b| b == b':') else {
-            return whole;
-        };
+        })
+    }
+
+    /// `ip:port` or `[ipv6]:port`, or `None` for anything else.
+    fn parse_ip(text: &'a [u8]) -> Option<Self> {
+        let colon = text.iter().rposition(|&b| b == b':')?;
         let (host, port) = (&text[..colon], &text[colon + 1..]);
-        let Some(port) = std::str::from_utf8(port)
-            .ok()
-            .and_then(|p| p.parse::<u16>().ok())
-        else {
-            return whole;
-        };
+        let port = std::str::from_utf8(port).ok()?.parse::<u16>().ok()?;
         let host = match host {
             [b'[', inner @ .., b']'] => inner,
-            _ if host.contains(&b':') => return whole,
+            _ if host.contains(&b':') => return None,
             _ => host,
         };
-        Self {
+        Some(Self {
             address: host,
             port: u32::from(port),
+        })
+    }
+
+    /// The `source.address` to send, from Envoy's stream-level remote address (the `source.address`
+    /// property), which is not always the connection's peer that native sends.
+    ///
+    /// Envoy replaces the stream's remote address with one it reads from the request: from
+    /// `x-forwarded-for` under the default `use_remote_address: false` (or with
+    /// `xff_num_trusted_hops`), or from an `original_ip_detection_extensions` header. Such an
+    /// address has port 0, which no TCP or UDP peer has, and a wasm filter has no other way to
+    /// tell it apart or to read the peer. Under `use_remote_address: false` the client writes that
+    /// header itself, so the address is left out unless `include_forwarded` says the operator
+    /// trusts what Envoy derived; an auth server that allows by address then sees none.
+    pub fn source(text: &'a [u8], include_forwarded: bool) -> Option<Self> {
+        match Self::parse_ip(text) {
+            Some(address) if address.port == 0 && !include_forwarded => None,
+            Some(address) => Some(address),
+            None => Some(Self::parse(text)),
         }
     }
 }
@@ -174,17 +189,19 @@ pub fn encode(attributes: &RequestAttributes<'_>, context_extensions: &[u8]) -> 
     let mut buf = Vec::with_capacity(header_bytes + context_extensions.len() + 256);
     message_field(&mut buf, CHECK_REQUEST_ATTRIBUTES, |buf| {
         let tls = attributes.tls.unwrap_or_default();
-        if let Some(source) = &attributes.source {
-            peer(buf, ATTRIBUTES_SOURCE, source, tls.source_principal);
-        }
-        if let Some(destination) = &attributes.destination {
-            peer(
-                buf,
-                ATTRIBUTES_DESTINATION,
-                destination,
-                tls.destination_principal,
-            );
-        }
+        // Both peers always, as native: the principal goes even where the address is left out.
+        peer(
+            buf,
+            ATTRIBUTES_SOURCE,
+            attributes.source.as_ref(),
+            tls.source_principal,
+        );
+        peer(
+            buf,
+            ATTRIBUTES_DESTINATION,
+            attributes.destination.as_ref(),
+            tls.destination_principal,
+        );
         message_field(buf, ATTRIBUTES_REQUEST, |buf| {
             message_field(buf, REQUEST_TIME, |buf| {
                 varint_field(buf, TIMESTAMP_SECONDS, attributes.time.as_secs());
@@ -217,14 +234,16 @@ pub fn encode(attributes: &RequestAttributes<'_>, context_extensions: &[u8]) -> 
     buf
 }
 
-fn peer(buf: &mut Vec<u8>, field: u32, address: &SocketAddress<'_>, principal: &[u8]) {
+fn peer(buf: &mut Vec<u8>, field: u32, address: Option<&SocketAddress<'_>>, principal: &[u8]) {
     message_field(buf, field, |buf| {
-        message_field(buf, PEER_ADDRESS, |buf| {
-            message_field(buf, ADDRESS_SOCKET_ADDRESS, |buf| {
-                string_field(buf, SOCKET_ADDRESS_ADDRESS, address.address);
-                varint_field(buf, SOCKET_ADDRESS_PORT_VALUE, u64::from(address.port));
+        if let Some(address) = address {
+            message_field(buf, PEER_ADDRESS, |buf| {
+                message_field(buf, ADDRESS_SOCKET_ADDRESS, |buf| {
+                    string_field(buf, SOCKET_ADDRESS_ADDRESS, address.address);
+                    varint_field(buf, SOCKET_ADDRESS_PORT_VALUE, u64::from(address.port));
+                });
             });
-        });
+        }
         string_field(buf, PEER_PRINCIPAL, principal);
     });
 }
@@ -379,5 +398,21 @@ mod tests {
         assert_eq!((pipe.address, pipe.port), (&b"/tmp/envoy.sock"[..], 0));
         let bare_v6 = SocketAddress::parse(b"::1");
         assert_eq!((bare_v6.address, bare_v6.port), (&b"::1"[..], 0));
+    }
+
+    #[test]
+    fn a_source_address_taken_from_a_header_is_left_out_unless_trusted() {
+        let peer = |text: &'static [u8], trusted| {
+            SocketAddress::source(text, trusted).map(|a| (a.address, a.port))
+        };
+        // Read from the socket: a port, sent either way.
+        assert_eq!(peer(b"10.0.0.1:51000", false), Some((&b"10.0.0.1"[..], 51000)));
+        assert_eq!(peer(b"[2001:db8::1]:443", false), Some((&b"2001:db8::1"[..], 443)));
+        // From x-forwarded-for: port 0.
+        assert_eq!(peer(b"203.0.113.7:0", false), None);
+        assert_eq!(peer(b"[2001:db8::7]:0", false), None);
+        assert_eq!(peer(b"203.0.113.7:0", true), Some((&b"203.0.113.7"[..], 0)));
+        // Not an IP address (a pipe): no port to tell by, sent as it is.
+        assert_eq!(peer(b"/tmp/envoy.sock", false), Some((&b"/tmp/envoy.sock"[..], 0)));
     }
 }

@@ -1,7 +1,7 @@
 //! Comparing what two filters did with the same request: the views the differential tests put
 //! side by side, without what differs between any two requests whoever handles them.
 
-use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
+use envoy_types::pb::envoy::service::auth::v3::{attribute_context::Peer, CheckRequest};
 
 use crate::auth_server::{RecordedCheck, CASE_HEADER};
 use crate::backend::RecordedRequest;
@@ -79,12 +79,17 @@ pub fn difference<T: std::fmt::Debug>(left: &T, right: &T) -> String {
 }
 
 /// A CheckRequest without what differs by design between native and this filter: the stream id
-/// (native) against `x-request-id` (wasm), times, ports, the case tag, and `x-request-id` itself.
+/// (native) against `x-request-id` (wasm), times, the case tag, and `x-request-id` itself. Peer
+/// ports differ with every connection and listener, so a port is kept only as zero or not.
 pub fn check(check: &RecordedCheck) -> CheckRequest {
     let mut request = check.request.clone();
     if let Some(attributes) = request.attributes.as_mut() {
-        attributes.source = None;
-        attributes.destination = None;
+        for peer in [&mut attributes.source, &mut attributes.destination]
+            .into_iter()
+            .flatten()
+        {
+            normalize_port(peer);
+        }
         if let Some(req) = attributes.request.as_mut() {
             req.time = None;
             if let Some(http) = req.http.as_mut() {
@@ -99,4 +104,16 @@ pub fn check(check: &RecordedCheck) -> CheckRequest {
         }
     }
     request
+}
+
+/// Any port but zero becomes 1.
+fn normalize_port(peer: &mut Peer) {
+    use envoy_types::pb::envoy::config::core::v3::{address, socket_address::PortSpecifier};
+    if let Some(address::Address::SocketAddress(socket)) =
+        peer.address.as_mut().and_then(|a| a.address.as_mut())
+    {
+        if let Some(PortSpecifier::PortValue(port)) = socket.port_specifier.as_mut() {
+            *port = u32::from(*port != 0);
+        }
+    }
 }

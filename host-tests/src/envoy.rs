@@ -54,6 +54,8 @@ pub struct Listener {
     pub route_metadata: Option<Value>,
     /// The filter chain's `transport_socket` (TLS), if any.
     pub transport_socket: Option<Value>,
+    /// The connection manager's `use_remote_address`: Envoy's default, false, unless set.
+    pub use_remote_address: bool,
 }
 
 impl Listener {
@@ -64,7 +66,15 @@ impl Listener {
             upgrades: Vec::new(),
             route_metadata: None,
             transport_socket: None,
+            use_remote_address: false,
         }
+    }
+
+    /// Sets `use_remote_address: true` on the connection manager, as at an edge proxy: the
+    /// stream's remote address is then the connection's peer, whatever `x-forwarded-for` says.
+    pub fn use_remote_address(mut self) -> Self {
+        self.use_remote_address = true;
+        self
     }
 
     /// Serves the listener over TLS with this `transport_socket` (see [`crate::tls`]).
@@ -250,7 +260,14 @@ pub fn bootstrap_with_clusters(
                     "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
                         "path": access_log.display().to_string(),
-                        "log_format": {"text_format": "%REQ(X-CASE)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS% %FILTER_STATE(wasm.ext_authz.dynamic_metadata:PLAIN)%\n"}
+                        // One JSON object a line: what the filters leave for access logs.
+                        "log_format": {"json_format": {
+                            "case": "%REQ(X-CASE)%",
+                            "status": "%RESPONSE_CODE%",
+                            "details": "%RESPONSE_CODE_DETAILS%",
+                            "filter_state": "%FILTER_STATE(wasm.ext_authz.dynamic_metadata:PLAIN)%",
+                            "dynamic_metadata": "%DYNAMIC_METADATA(envoy.filters.http.ext_authz)%"
+                        }}
                     }
                 }],
                 "route_config": {"virtual_hosts": [{
@@ -260,6 +277,9 @@ pub fn bootstrap_with_clusters(
                 }]},
                 "http_filters": filters
             });
+            if l.use_remote_address {
+                hcm["use_remote_address"] = json!(true);
+            }
             if !l.upgrades.is_empty() {
                 hcm["upgrade_configs"] = l
                     .upgrades

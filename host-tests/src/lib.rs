@@ -84,32 +84,22 @@ impl Harness {
     }
 
     /// The access log lines of a case: `(status, response code details)`, as Envoy wrote them.
-    /// Envoy writes access logs asynchronously, so this waits up to 5 s for `count` lines.
+    /// Envoy writes access logs asynchronously, so this waits up to 10 s for `count` lines.
     pub fn access_log(&self, case: &str, count: usize) -> Vec<(u16, String)> {
         self.access_log_lines(case, count)
             .into_iter()
-            .map(|(status, details, _)| (status, details))
+            .map(|line| (line.status, line.details))
             .collect()
     }
 
-    /// As [`Harness::access_log`], with the filter state `wasm.ext_authz.dynamic_metadata`
-    /// (`-` when unset) as a third part.
-    pub fn access_log_lines(&self, case: &str, count: usize) -> Vec<(u16, String, String)> {
+    /// As [`Harness::access_log`], whole: with what the filters left for access logs.
+    pub fn access_log_lines(&self, case: &str, count: usize) -> Vec<AccessLogLine> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let lines: Vec<(u16, String, String)> = std::fs::read_to_string(&self.access_log)
+            let lines: Vec<AccessLogLine> = std::fs::read_to_string(&self.access_log)
                 .unwrap_or_default()
                 .lines()
-                .filter_map(|line| {
-                    let mut fields = line.splitn(4, ' ');
-                    (fields.next()? == case).then_some(())?;
-                    let status = fields.next()?.parse().ok()?;
-                    Some((
-                        status,
-                        fields.next()?.to_owned(),
-                        fields.next().unwrap_or("-").to_owned(),
-                    ))
-                })
+                .filter_map(|line| AccessLogLine::parse(line).filter(|l| l.case == case))
                 .collect();
             if lines.len() >= count || std::time::Instant::now() > deadline {
                 return lines;
@@ -166,4 +156,36 @@ fn closed_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// One access log line, as the harness's Envoy writes it (JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessLogLine {
+    pub case: String,
+    pub status: u16,
+    /// `%RESPONSE_CODE_DETAILS%`.
+    pub details: String,
+    /// The filter state `wasm.ext_authz.dynamic_metadata` (this filter's), or `None`.
+    pub filter_state: Option<String>,
+    /// The dynamic metadata namespace `envoy.filters.http.ext_authz` (native's), or `None`.
+    pub dynamic_metadata: Option<serde_json::Value>,
+}
+
+impl AccessLogLine {
+    fn parse(line: &str) -> Option<Self> {
+        let json: serde_json::Value = serde_json::from_str(line).ok()?;
+        // Envoy writes an unset field as null (or "-" in a string field).
+        let present = |v: &serde_json::Value| !v.is_null() && v != "-";
+        Some(Self {
+            case: json.get("case")?.as_str()?.to_owned(),
+            status: json.get("status")?.as_u64()?.try_into().ok()?,
+            details: json.get("details")?.as_str()?.to_owned(),
+            filter_state: json
+                .get("filter_state")
+                .filter(|v| present(v))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            dynamic_metadata: json.get("dynamic_metadata").filter(|v| present(v)).cloned(),
+        })
+    }
 }

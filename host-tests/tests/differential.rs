@@ -66,7 +66,9 @@ const HEADER_POOL: &[&str] = &[
     "x-tenant",
     "accept",
     "cookie",
-    "x-forwarded-for",
+    // Not x-forwarded-for: one that parses as an address moves Envoy's source address
+    // (native_parity.rs has those cases).
+    "x-forwarded-host",
     "user-agent",
 ];
 

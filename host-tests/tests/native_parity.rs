@@ -2,7 +2,7 @@
 //! and through this filter in the same Envoy: the client and the upstream must see the same.
 
 use envoy_types::pb::envoy::config::core::v3::QueryParameter;
-use envoy_types::pb::envoy::service::auth::v3::{CheckResponse, OkHttpResponse};
+use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse, OkHttpResponse};
 use host_tests::auth_server::{allow, allow_with, deny, header, set_header};
 use host_tests::backend::RecordedRequest;
 use host_tests::envoy::{native_ext_authz, set_metadata, wasm_filter, AUTH_CLUSTER, DOWN_CLUSTER};
@@ -25,6 +25,8 @@ fn harness() -> &'static Harness {
         let mut selected = up.clone();
         selected["allowed_headers"] = json!({"patterns": [{"prefix": "x-"}, {"exact": ":path"}, {"safe_regex": {"regex": "user-.*"}}]});
         selected["disallowed_headers"] = json!({"patterns": [{"exact": "x-secret"}, {"prefix": "X-Internal", "ignore_case": true}]});
+        let mut trusting_xff = up.clone();
+        trusting_xff["include_forwarded_source_address"] = json!(true);
         let mut raw = up.clone();
         raw["encode_raw_headers"] = json!(true);
         let mut metadata = up.clone();
@@ -45,6 +47,9 @@ fn harness() -> &'static Harness {
                 .route_metadata(route_metadata),
             Listener::new("wasm_down", vec![wasm_filter(&down)]),
             Listener::new("native_down", vec![native_ext_authz(&down)]),
+            Listener::new("wasm_edge", vec![wasm_filter(&up)]).use_remote_address(),
+            Listener::new("native_edge", vec![native_ext_authz(&up)]).use_remote_address(),
+            Listener::new("wasm_trusting_xff", vec![wasm_filter(&trusting_xff)]),
             Listener::new("wasm_allow_on_error", vec![wasm_filter(&allow_on_error)]),
             Listener::new(
                 "native_allow_on_error",
@@ -415,4 +420,98 @@ fn dynamic_and_route_metadata_namespaces() {
         ["acme.route"],
         "only the namespace asked for"
     );
+}
+
+/// `source.address` as the auth server got it: address and port.
+fn source_address(check: &CheckRequest) -> Option<(String, u32)> {
+    use envoy_types::pb::envoy::config::core::v3::{address, socket_address::PortSpecifier};
+    let peer = check.attributes.as_ref()?.source.as_ref()?;
+    match peer.address.as_ref()?.address.as_ref()? {
+        address::Address::SocketAddress(socket) => Some((
+            socket.address.clone(),
+            match socket.port_specifier {
+                Some(PortSpecifier::PortValue(port)) => port,
+                _ => 0,
+            },
+        )),
+        _ => None,
+    }
+}
+
+/// The one CheckRequest of a request sent with `x-forwarded-for` through `listener`.
+fn check_with_forwarded_for(listener: &str, forwarded_for: &str) -> CheckRequest {
+    let h = harness();
+    let case = h.case(&format!("xff-{listener}"));
+    h.auth.respond(&case, AuthAction::respond(allow()));
+    let request = Request::get("/xff")
+        .header("x-forwarded-for", forwarded_for)
+        .case(&case);
+    assert_eq!(h.send(listener, &request).status, 200);
+    let checks = h.auth.checks(&case);
+    assert_eq!(checks.len(), 1, "{listener}");
+    checks[0].request.clone()
+}
+
+/// The one place a client could choose what the auth server is told: under Envoy's default
+/// `use_remote_address: false`, Envoy's stream-level source address (all a wasm filter can read)
+/// comes from `x-forwarded-for`, where native sends the TCP peer. This filter leaves such an
+/// address out rather than pass on one the client wrote; the rest of the CheckRequest is native's.
+#[test]
+fn a_forwarded_source_address_is_left_out() {
+    for forwarded_for in ["203.0.113.7", "198.51.100.1, 2001:db8::7"] {
+        let native = check_with_forwarded_for("native", forwarded_for);
+        let wasm = check_with_forwarded_for("wasm", forwarded_for);
+        let (address, port) = source_address(&native).expect("native sends the peer");
+        assert_eq!(address, "127.0.0.1", "native sends the TCP peer");
+        assert_ne!(port, 0);
+        assert_eq!(source_address(&wasm), None, "{forwarded_for}: left out");
+
+        // Apart from that, the same CheckRequest.
+        let without_source_address = |check: &CheckRequest| {
+            let mut check = check.clone();
+            if let Some(source) = check.attributes.as_mut().and_then(|a| a.source.as_mut()) {
+                source.address = None;
+            }
+            compare::check(&host_tests::auth_server::RecordedCheck {
+                request: check,
+                metadata: Vec::new(),
+                authority: String::new(),
+            })
+        };
+        assert_eq!(without_source_address(&wasm), without_source_address(&native));
+    }
+}
+
+/// An address that does not parse leaves Envoy's source address the connection's, which goes.
+#[test]
+fn an_unparsable_forwarded_for_leaves_the_peer() {
+    let wasm = check_with_forwarded_for("wasm", "not-an-address");
+    let (address, port) = source_address(&wasm).expect("the peer is sent");
+    assert_eq!(address, "127.0.0.1");
+    assert_ne!(port, 0);
+}
+
+/// At an edge proxy (`use_remote_address: true`), Envoy's source address is the peer's, and both
+/// filters send the same, `x-forwarded-for` or not.
+#[test]
+fn at_the_edge_the_source_address_is_natives() {
+    let (_, upstream) = assert_same(
+        "edge",
+        ("native_edge", "wasm_edge"),
+        Request::get("/edge").header("x-forwarded-for", "203.0.113.7"),
+        AuthAction::respond(allow()),
+    );
+    assert_eq!(upstream.len(), 1);
+    let wasm = check_with_forwarded_for("wasm_edge", "203.0.113.7");
+    assert_eq!(
+        source_address(&wasm).map(|(address, port)| (address, port != 0)),
+        Some(("127.0.0.1".to_owned(), true))
+    );
+}
+
+/// `include_forwarded_source_address: true`: the operator trusts what Envoy derived, port 0 and all.
+#[test]
+fn a_trusted_forwarded_source_address_is_sent() {
+    let wasm = check_with_forwarded_for("wasm_trusting_xff", "198.51.100.1, 203.0.113.7");
+    assert_eq!(source_address(&wasm), Some(("203.0.113.7".to_owned(), 0)));
 }

@@ -45,6 +45,8 @@ pub struct Config {
     pub metadata: MetadataSelection,
     /// `include_tls_session`: the SNI goes in `attributes.tls_session`.
     pub include_tls_session: bool,
+    /// `include_forwarded_source_address`: see [`crate::check_request::SocketAddress::source`].
+    pub include_forwarded_source_address: bool,
 }
 
 /// Metadata sent to the auth server.
@@ -337,6 +339,7 @@ impl Config {
         }
         Ok(Self {
             include_tls_session: raw.include_tls_session,
+            include_forwarded_source_address: raw.include_forwarded_source_address,
             metadata,
             headers,
             service: top.service,

@@ -78,6 +78,12 @@ pub struct RawConfig {
     /// Send the TLS session (its SNI) in `attributes.tls_session`.
     #[serde(default, alias = "includeTlsSession")]
     pub include_tls_session: bool,
+    /// This filter's own. Send as `source.address` the client address Envoy took from
+    /// `x-forwarded-for` (or an original IP detection extension). Default false: such an address
+    /// is left out, because under `use_remote_address: false` the client writes it; native sends
+    /// the TCP peer, which a wasm filter cannot read.
+    #[serde(default, alias = "includeForwardedSourceAddress")]
+    pub include_forwarded_source_address: bool,
     /// Only `false` is accepted: a wasm filter cannot read the peer certificate's PEM.
     #[serde(default, alias = "includePeerCertificate")]
     pub include_peer_certificate: bool,

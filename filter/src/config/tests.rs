@@ -130,6 +130,7 @@ fn issue_config_parses_to_the_expected_config() {
         headers: HeaderSelection::default(),
         metadata: MetadataSelection::default(),
         include_tls_session: false,
+        include_forwarded_source_address: false,
     };
     assert_eq!(config, expected);
 

@@ -305,6 +305,10 @@ impl ExtAuthz {
                 let selection = &self.plugin.config.headers;
                 let context = CheckContext {
                     include_tls_session: self.plugin.config.include_tls_session,
+                    include_forwarded_source_address: self
+                        .plugin
+                        .config
+                        .include_forwarded_source_address,
                     selection,
                     extensions,
                     metadata: &metadata,
@@ -554,6 +558,7 @@ impl HttpContext for ExtAuthz {
 struct CheckContext<'a> {
     selection: &'a HeaderSelection,
     include_tls_session: bool,
+    include_forwarded_source_address: bool,
     extensions: &'a [u8],
     metadata: &'a [(&'a str, &'a [u8])],
     route_metadata: &'a [(&'a str, &'a [u8])],
@@ -633,7 +638,9 @@ fn dispatch_grpc(
     let tls = TlsFacts::read(context.include_tls_session);
     let attributes = RequestAttributes {
         headers,
-        source: source.as_deref().map(SocketAddress::parse),
+        source: source.as_deref().and_then(|text| {
+            SocketAddress::source(text, context.include_forwarded_source_address)
+        }),
         destination: destination.as_deref().map(SocketAddress::parse),
         protocol: protocol.as_deref().unwrap_or_default(),
         time: host::now().unwrap_or_default(),
