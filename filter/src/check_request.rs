@@ -27,14 +27,23 @@ pub struct RequestAttributes<'a> {
     pub time: Duration,
     /// The body, under `with_request_body`.
     pub body: Option<RequestBody<'a>>,
-    /// `metadata_context.filter_metadata`: namespace and encoded `google.protobuf.Struct`.
-    pub filter_metadata: &'a [(&'a str, &'a [u8])],
-    /// `route_metadata_context.filter_metadata`, the same way.
-    pub route_filter_metadata: &'a [(&'a str, &'a [u8])],
+    /// `metadata_context`.
+    pub metadata: MetadataContext<'a>,
+    /// `route_metadata_context`.
+    pub route_metadata: MetadataContext<'a>,
     /// Which headers go, and as `headers` or `header_map`; `None` sends all as `headers`.
     pub selection: Option<&'a HeaderSelection>,
     /// Over TLS: the peers' principals and, with `include_tls_session`, the SNI.
     pub tls: Option<Tls<'a>>,
+}
+
+/// An `envoy.config.core.v3.Metadata` to send, its values already encoded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetadataContext<'a> {
+    /// `filter_metadata`: namespace and encoded `google.protobuf.Struct`.
+    pub filter_metadata: &'a [(&'a str, &'a [u8])],
+    /// `typed_filter_metadata`: namespace and encoded `google.protobuf.Any`, type URL and all.
+    pub typed_filter_metadata: &'a [(&'a str, &'a [u8])],
 }
 
 /// What native reads from a TLS connection.
@@ -159,6 +168,7 @@ const PEER_PRINCIPAL: u32 = 4;
 const ATTRIBUTES_METADATA_CONTEXT: u32 = 11;
 const ATTRIBUTES_ROUTE_METADATA_CONTEXT: u32 = 13;
 const METADATA_FILTER_METADATA: u32 = 1;
+const METADATA_TYPED_FILTER_METADATA: u32 = 2;
 const PEER_ADDRESS: u32 = 1;
 const ADDRESS_SOCKET_ADDRESS: u32 = 1;
 const SOCKET_ADDRESS_ADDRESS: u32 = 2;
@@ -221,17 +231,27 @@ pub fn encode(attributes: &RequestAttributes<'_>, context_extensions: &[u8]) -> 
         }
         // Present (empty unless steps pass state on), as native sends it.
         message_field(buf, ATTRIBUTES_METADATA_CONTEXT, |buf| {
-            for (namespace, value) in attributes.filter_metadata {
-                map_entry_message(buf, METADATA_FILTER_METADATA, namespace.as_bytes(), value);
-            }
+            metadata(buf, &attributes.metadata)
         });
         message_field(buf, ATTRIBUTES_ROUTE_METADATA_CONTEXT, |buf| {
-            for (namespace, value) in attributes.route_filter_metadata {
-                map_entry_message(buf, METADATA_FILTER_METADATA, namespace.as_bytes(), value);
-            }
+            metadata(buf, &attributes.route_metadata)
         });
     });
     buf
+}
+
+fn metadata(buf: &mut Vec<u8>, metadata: &MetadataContext<'_>) {
+    for (namespace, value) in metadata.filter_metadata {
+        map_entry_message(buf, METADATA_FILTER_METADATA, namespace.as_bytes(), value);
+    }
+    for (namespace, value) in metadata.typed_filter_metadata {
+        map_entry_message(
+            buf,
+            METADATA_TYPED_FILTER_METADATA,
+            namespace.as_bytes(),
+            value,
+        );
+    }
 }
 
 fn peer(buf: &mut Vec<u8>, field: u32, address: Option<&SocketAddress<'_>>, principal: &[u8]) {
@@ -406,13 +426,22 @@ mod tests {
             SocketAddress::source(text, trusted).map(|a| (a.address, a.port))
         };
         // Read from the socket: a port, sent either way.
-        assert_eq!(peer(b"10.0.0.1:51000", false), Some((&b"10.0.0.1"[..], 51000)));
-        assert_eq!(peer(b"[2001:db8::1]:443", false), Some((&b"2001:db8::1"[..], 443)));
+        assert_eq!(
+            peer(b"10.0.0.1:51000", false),
+            Some((&b"10.0.0.1"[..], 51000))
+        );
+        assert_eq!(
+            peer(b"[2001:db8::1]:443", false),
+            Some((&b"2001:db8::1"[..], 443))
+        );
         // From x-forwarded-for: port 0.
         assert_eq!(peer(b"203.0.113.7:0", false), None);
         assert_eq!(peer(b"[2001:db8::7]:0", false), None);
         assert_eq!(peer(b"203.0.113.7:0", true), Some((&b"203.0.113.7"[..], 0)));
         // Not an IP address (a pipe): no port to tell by, sent as it is.
-        assert_eq!(peer(b"/tmp/envoy.sock", false), Some((&b"/tmp/envoy.sock"[..], 0)));
+        assert_eq!(
+            peer(b"/tmp/envoy.sock", false),
+            Some((&b"/tmp/envoy.sock"[..], 0))
+        );
     }
 }

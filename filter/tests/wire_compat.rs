@@ -10,7 +10,9 @@ use envoy_types::pb::envoy::config::core::v3::address::Address as AddressKind;
 use envoy_types::pb::envoy::config::core::v3::socket_address::PortSpecifier;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Peer};
 use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
-use ext_authz_filter::check_request::{encode, RequestAttributes, RequestBody, SocketAddress};
+use ext_authz_filter::check_request::{
+    encode, MetadataContext, RequestAttributes, RequestBody, SocketAddress,
+};
 use ext_authz_filter::config::Config;
 use prost::Message;
 
@@ -88,8 +90,8 @@ fn realistic_request_decodes_field_by_field() {
         protocol: b"HTTP/2",
         time: Duration::new(1_732_270_000, 123_456_789),
         body: None,
-        filter_metadata: &[],
-        route_filter_metadata: &[],
+        metadata: Default::default(),
+        route_metadata: Default::default(),
         selection: None,
         tls: None,
     };
@@ -228,15 +230,16 @@ fn invalid_utf8_in_header_values_becomes_bangs_as_native() {
 }
 
 #[test]
-fn minimal_request_has_no_peers_and_empty_fields() {
+fn minimal_request_has_empty_peers_and_fields() {
     let attributes = RequestAttributes {
         time: Duration::from_secs(5),
         ..Default::default()
     };
     let request = decode(&encode(&attributes, &[]));
     let attrs = request.attributes.as_ref().unwrap();
-    assert_eq!(attrs.source, None);
-    assert_eq!(attrs.destination, None);
+    // Both peers are always there, as native sends them; without an address, only that.
+    assert_eq!(attrs.source, Some(Peer::default()));
+    assert_eq!(attrs.destination, Some(Peer::default()));
     assert!(attrs.context_extensions.is_empty());
     let http = http(&request);
     assert_eq!(
@@ -446,7 +449,10 @@ fn filter_metadata_goes_into_metadata_context() {
     let encoded = ext_authz_filter::proto::structpb::encode_struct(object);
     let metadata: [(&str, &[u8]); 2] = [("solo.auth.passthrough.config", &encoded), ("empty", &[])];
     let attributes = RequestAttributes {
-        filter_metadata: &metadata,
+        metadata: MetadataContext {
+            filter_metadata: &metadata,
+            typed_filter_metadata: &[],
+        },
         ..Default::default()
     };
     let request = decode(&encode(&attributes, &[]));
@@ -457,6 +463,47 @@ fn filter_metadata_goes_into_metadata_context() {
         Some(Kind::StringValue("acme".into()))
     );
     assert_eq!(context.filter_metadata["empty"], Struct::default());
+}
+
+#[test]
+fn typed_metadata_goes_as_the_host_gave_it() {
+    use envoy_types::pb::google::protobuf::Any;
+    // The host hands over the whole Metadata; each Any goes on byte for byte, type URL and all.
+    let any = Any {
+        type_url: "type.googleapis.com/google.protobuf.StringValue".into(),
+        value: vec![10, 3, b'a', b'b', b'c'],
+    };
+    let host_metadata = envoy_types::pb::envoy::config::core::v3::Metadata {
+        typed_filter_metadata: [("acme.typed".to_owned(), any.clone())].into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let decoded = ext_authz_filter::proto::response::Metadata::decode(&host_metadata).unwrap();
+    let typed: Vec<(&str, &[u8])> = decoded
+        .typed_filter_metadata
+        .iter()
+        .map(|(ns, v)| (ns.as_str(), v.as_slice()))
+        .collect();
+    let attributes = RequestAttributes {
+        metadata: MetadataContext {
+            filter_metadata: &[],
+            typed_filter_metadata: &typed,
+        },
+        route_metadata: MetadataContext {
+            filter_metadata: &[],
+            typed_filter_metadata: &typed,
+        },
+        ..Default::default()
+    };
+    let attrs = decode(&encode(&attributes, &[])).attributes.unwrap();
+    assert_eq!(
+        attrs.metadata_context.unwrap().typed_filter_metadata["acme.typed"],
+        any
+    );
+    assert_eq!(
+        attrs.route_metadata_context.unwrap().typed_filter_metadata["acme.typed"],
+        any
+    );
 }
 
 #[test]

@@ -116,6 +116,18 @@ pub fn set_metadata(namespace: &str, value: &Value) -> Value {
     })
 }
 
+/// Envoy's `set_metadata` filter, putting `typed_value` (an `Any` as JSON, with `@type`) in the
+/// stream's typed dynamic metadata under `namespace`.
+pub fn set_typed_metadata(namespace: &str, typed_value: &Value) -> Value {
+    json!({
+        "name": "envoy.filters.http.set_metadata",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.set_metadata.v3.Config",
+            "metadata": [{"metadata_namespace": namespace, "typed_value": typed_value}]
+        }
+    })
+}
+
 /// The Wasm HTTP filter loading this project's module with `plugin_config` as its configuration.
 pub fn wasm_filter(plugin_config: &Value) -> Value {
     wasm_filter_named("ext_authz", plugin_config)

@@ -669,7 +669,9 @@ fn dynamic_metadata_is_handed_on_as_filter_state() {
     let case = h.case("no-dynamic-metadata");
     h.send("default", &Request::get("/").case(&case));
     assert_eq!(
-        h.access_log_lines(&case, 1).first().map(|l| l.filter_state.clone()),
+        h.access_log_lines(&case, 1)
+            .first()
+            .map(|l| l.filter_state.clone()),
         Some(None)
     );
 }

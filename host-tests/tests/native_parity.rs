@@ -5,7 +5,9 @@ use envoy_types::pb::envoy::config::core::v3::QueryParameter;
 use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse, OkHttpResponse};
 use host_tests::auth_server::{allow, allow_with, deny, header, set_header};
 use host_tests::backend::RecordedRequest;
-use host_tests::envoy::{native_ext_authz, set_metadata, wasm_filter, AUTH_CLUSTER, DOWN_CLUSTER};
+use host_tests::envoy::{
+    native_ext_authz, set_metadata, set_typed_metadata, wasm_filter, AUTH_CLUSTER, DOWN_CLUSTER,
+};
 use host_tests::{compare, AuthAction, Harness, Listener, Request, Response};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
@@ -32,8 +34,15 @@ fn harness() -> &'static Harness {
         let mut metadata = up.clone();
         metadata["metadata_context_namespaces"] = json!(["acme.tenant", "absent.ns"]);
         metadata["route_metadata_context_namespaces"] = json!(["acme.route"]);
+        metadata["typed_metadata_context_namespaces"] = json!(["acme.typed", "absent.typed"]);
+        metadata["route_typed_metadata_context_namespaces"] = json!(["acme.route.typed"]);
         let tenant = json!({"tier": "gold", "limits": {"rps": 10}});
-        let route_metadata = json!({"filter_metadata": {"acme.route": {"name": "r1"}, "other": {"x": 1}}});
+        let string_value = |v: &str| json!({"@type": "type.googleapis.com/google.protobuf.StringValue", "value": v});
+        let typed = string_value("typed-tenant");
+        let route_metadata = json!({
+            "filter_metadata": {"acme.route": {"name": "r1"}, "other": {"x": 1}},
+            "typed_filter_metadata": {"acme.route.typed": string_value("r1"), "other.typed": string_value("x")}
+        });
         Harness::start(&[
             Listener::new("wasm", vec![wasm_filter(&up)]),
             Listener::new("native", vec![native_ext_authz(&up)]),
@@ -41,10 +50,24 @@ fn harness() -> &'static Harness {
             Listener::new("native_selected", vec![native_ext_authz(&selected)]),
             Listener::new("wasm_raw", vec![wasm_filter(&raw)]),
             Listener::new("native_raw", vec![native_ext_authz(&raw)]),
-            Listener::new("wasm_metadata", vec![set_metadata("acme.tenant", &tenant), wasm_filter(&metadata)])
-                .route_metadata(route_metadata.clone()),
-            Listener::new("native_metadata", vec![set_metadata("acme.tenant", &tenant), native_ext_authz(&metadata)])
-                .route_metadata(route_metadata),
+            Listener::new(
+                "wasm_metadata",
+                vec![
+                    set_metadata("acme.tenant", &tenant),
+                    set_typed_metadata("acme.typed", &typed),
+                    wasm_filter(&metadata),
+                ],
+            )
+            .route_metadata(route_metadata.clone()),
+            Listener::new(
+                "native_metadata",
+                vec![
+                    set_metadata("acme.tenant", &tenant),
+                    set_typed_metadata("acme.typed", &typed),
+                    native_ext_authz(&metadata),
+                ],
+            )
+            .route_metadata(route_metadata),
             Listener::new("wasm_down", vec![wasm_filter(&down)]),
             Listener::new("native_down", vec![native_ext_authz(&down)]),
             Listener::new("wasm_edge", vec![wasm_filter(&up)]).use_remote_address(),
@@ -402,10 +425,18 @@ fn dynamic_and_route_metadata_namespaces() {
     h.send("wasm_metadata", &Request::get("/md").case(&case));
     let check = h.auth.checks(&case).pop().expect("a check");
     let attributes = check.request.attributes.expect("attributes");
-    let stream = attributes
-        .metadata_context
-        .expect("metadata_context")
-        .filter_metadata;
+    let context = attributes.metadata_context.expect("metadata_context");
+    let typed = &context.typed_filter_metadata;
+    assert_eq!(
+        typed.keys().collect::<Vec<_>>(),
+        ["acme.typed"],
+        "{typed:?}"
+    );
+    assert_eq!(
+        typed["acme.typed"].type_url,
+        "type.googleapis.com/google.protobuf.StringValue"
+    );
+    let stream = context.filter_metadata;
     assert!(
         stream.contains_key("acme.tenant"),
         "the stream's namespace: {stream:?}"
@@ -413,12 +444,15 @@ fn dynamic_and_route_metadata_namespaces() {
     assert!(!stream.contains_key("absent.ns"));
     let route = attributes
         .route_metadata_context
-        .expect("route_metadata_context")
-        .filter_metadata;
+        .expect("route_metadata_context");
     assert_eq!(
-        route.keys().collect::<Vec<_>>(),
+        route.filter_metadata.keys().collect::<Vec<_>>(),
         ["acme.route"],
         "only the namespace asked for"
+    );
+    assert_eq!(
+        route.typed_filter_metadata.keys().collect::<Vec<_>>(),
+        ["acme.route.typed"]
     );
 }
 
@@ -478,7 +512,10 @@ fn a_forwarded_source_address_is_left_out() {
                 authority: String::new(),
             })
         };
-        assert_eq!(without_source_address(&wasm), without_source_address(&native));
+        assert_eq!(
+            without_source_address(&wasm),
+            without_source_address(&native)
+        );
     }
 }
 

@@ -56,6 +56,10 @@ pub struct MetadataSelection {
     pub dynamic_namespaces: Vec<String>,
     /// `route_metadata_context_namespaces`: from the route's metadata.
     pub route_namespaces: Vec<String>,
+    /// `typed_metadata_context_namespaces`: from the stream's typed dynamic metadata.
+    pub typed_dynamic_namespaces: Vec<String>,
+    /// `route_typed_metadata_context_namespaces`: from the route's typed metadata.
+    pub typed_route_namespaces: Vec<String>,
     /// `metadata_context`: namespace and encoded Struct, fixed at configure time.
     pub fixed: Vec<(String, Vec<u8>)>,
 }
@@ -313,6 +317,8 @@ impl Config {
         let metadata = MetadataSelection {
             dynamic_namespaces: raw.metadata_context_namespaces,
             route_namespaces: raw.route_metadata_context_namespaces,
+            typed_dynamic_namespaces: raw.typed_metadata_context_namespaces,
+            typed_route_namespaces: raw.route_typed_metadata_context_namespaces,
             fixed: raw
                 .metadata_context
                 .map(|m| {

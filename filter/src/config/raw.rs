@@ -71,6 +71,12 @@ pub struct RawConfig {
     /// Namespaces of the route's metadata sent in `route_metadata_context`.
     #[serde(default, alias = "routeMetadataContextNamespaces")]
     pub route_metadata_context_namespaces: Vec<String>,
+    /// Namespaces of the stream's typed dynamic metadata sent in `metadata_context`.
+    #[serde(default, alias = "typedMetadataContextNamespaces")]
+    pub typed_metadata_context_namespaces: Vec<String>,
+    /// Namespaces of the route's typed metadata sent in `route_metadata_context`.
+    #[serde(default, alias = "routeTypedMetadataContextNamespaces")]
+    pub route_typed_metadata_context_namespaces: Vec<String>,
     /// This filter's own: metadata sent in every CheckRequest's `metadata_context`, as Gloo's
     /// passthrough hands per-config settings to the server (`solo.auth.passthrough.config`).
     #[serde(default, alias = "metadataContext")]
@@ -190,14 +196,6 @@ const REFUSED_FIELDS: &[(&str, &str)] = &[
     (
         "clear_route_cache",
         "is not supported: a wasm filter cannot clear the route cache",
-    ),
-    (
-        "typed_metadata_context_namespaces",
-        "is not supported yet: use metadata_context_namespaces",
-    ),
-    (
-        "route_typed_metadata_context_namespaces",
-        "is not supported yet: use route_metadata_context_namespaces",
     ),
     (
         "validate_mutations",

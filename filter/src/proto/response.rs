@@ -94,6 +94,8 @@ pub struct QueryParameter {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Metadata {
     pub filter_metadata: BTreeMap<String, Vec<u8>>,
+    /// Each namespace's `google.protobuf.Any`, encoded, type URL and all.
+    pub typed_filter_metadata: BTreeMap<String, Vec<u8>>,
 }
 
 /// Bytes that are not the message they should be.
@@ -300,24 +302,26 @@ impl Metadata {
         let mut message = Self::default();
         let mut r = Reader::new(bytes);
         while let Some((field, wire)) = r.key()? {
-            match field {
-                1 => {
-                    // A map entry: key = 1, value = 2, either may be missing. Like prost, the
-                    // entry's wire type is not checked: it is read as a length either way.
-                    let _ = wire;
-                    let mut entry = r.nested(LEN)?;
-                    let (mut key, mut value) = (String::new(), Vec::new());
-                    while let Some((field, wire)) = entry.key()? {
-                        match field {
-                            1 => key = entry.string(wire)?,
-                            2 => value = entry.len_delimited(wire)?.to_vec(),
-                            _ => entry.skip(field, wire)?,
-                        }
-                    }
-                    message.filter_metadata.insert(key, value);
+            let map = match field {
+                1 => &mut message.filter_metadata,
+                2 => &mut message.typed_filter_metadata,
+                _ => {
+                    r.skip(field, wire)?;
+                    continue;
                 }
-                _ => r.skip(field, wire)?,
+            };
+            // A map entry: key = 1, value = 2, either may be missing. Like prost, the entry's
+            // wire type is not checked: it is read as a length either way.
+            let mut entry = r.nested(LEN)?;
+            let (mut key, mut value) = (String::new(), Vec::new());
+            while let Some((field, wire)) = entry.key()? {
+                match field {
+                    1 => key = entry.string(wire)?,
+                    2 => value = entry.len_delimited(wire)?.to_vec(),
+                    _ => entry.skip(field, wire)?,
+                }
             }
+            map.insert(key, value);
         }
         Ok(message)
     }

@@ -7,6 +7,7 @@
 //! `allow_on_headers_stop_iteration: true`, which `with_request_body` needs), they answer `Pause`
 //! too until the decision, so Envoy buffers the body instead of sending it on.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::abi::{Action, Context, HttpContext};
@@ -15,7 +16,9 @@ use super::apply;
 use super::host::{self, Headers, LogLevel};
 use super::root::Plugin;
 use crate::chain::{self, StepRef};
-use crate::check_request::{self, RequestAttributes, RequestBody, SocketAddress, Tls};
+use crate::check_request::{
+    self, MetadataContext, RequestAttributes, RequestBody, SocketAddress, Tls,
+};
 use crate::config::{
     Check, ContextExtensions, FailureMode, GrpcService, HeaderSelection, HttpService, Selection,
     WithRequestBody,
@@ -282,8 +285,16 @@ impl ExtAuthz {
                     }
                 };
                 let wanted = &self.plugin.config.metadata;
-                let stream = namespaces(&["metadata"], &wanted.dynamic_namespaces);
-                let route = namespaces(&["xds", "route_metadata"], &wanted.route_namespaces);
+                let stream = Namespaces::read(
+                    &["metadata"],
+                    &wanted.dynamic_namespaces,
+                    &wanted.typed_dynamic_namespaces,
+                );
+                let route = Namespaces::read(
+                    &["xds", "route_metadata"],
+                    &wanted.route_namespaces,
+                    &wanted.typed_route_namespaces,
+                );
                 // The config's own first, then the stream's, then what steps pass on: on a
                 // namespace given twice, the later wins.
                 let mut metadata: Vec<(&str, &[u8])> = wanted
@@ -291,11 +302,7 @@ impl ExtAuthz {
                     .iter()
                     .map(|(ns, s)| (ns.as_str(), s.as_slice()))
                     .collect();
-                metadata.extend(stream.iter().map(|(ns, s)| (ns.as_str(), s.as_slice())));
-                let route: Vec<(&str, &[u8])> = route
-                    .iter()
-                    .map(|(ns, s)| (ns.as_str(), s.as_slice()))
-                    .collect();
+                metadata.extend(borrowed(&stream.untyped));
                 if !self.passthrough.is_empty() {
                     metadata.push((chain::PASSTHROUGH_NAMESPACE, &self.passthrough));
                 }
@@ -311,8 +318,14 @@ impl ExtAuthz {
                         .include_forwarded_source_address,
                     selection,
                     extensions,
-                    metadata: &metadata,
-                    route_metadata: &route,
+                    metadata: MetadataContext {
+                        filter_metadata: &metadata,
+                        typed_filter_metadata: &borrowed(&stream.typed),
+                    },
+                    route_metadata: MetadataContext {
+                        filter_metadata: &borrowed(&route.untyped),
+                        typed_filter_metadata: &borrowed(&route.typed),
+                    },
                 };
                 dispatch_grpc(service, timeout, &context, headers, body)
             }
@@ -560,8 +573,8 @@ struct CheckContext<'a> {
     include_tls_session: bool,
     include_forwarded_source_address: bool,
     extensions: &'a [u8],
-    metadata: &'a [(&'a str, &'a [u8])],
-    route_metadata: &'a [(&'a str, &'a [u8])],
+    metadata: MetadataContext<'a>,
+    route_metadata: MetadataContext<'a>,
 }
 
 /// What native reads from a TLS connection, read from the host's connection properties.
@@ -605,22 +618,44 @@ impl TlsFacts {
     }
 }
 
-/// The namespaces asked for, out of the metadata the host has at `path` (the stream's dynamic
-/// metadata, or the route's), each an encoded Struct. Nothing asked, no host call.
-fn namespaces(path: &[&str], wanted: &[String]) -> Vec<(String, Vec<u8>)> {
-    if wanted.is_empty() {
-        return Vec::new();
+/// The namespaces asked for, out of the metadata the host has at a path (the stream's dynamic
+/// metadata, or the route's): the untyped ones each an encoded Struct, the typed ones each an
+/// encoded Any. The host hands over the whole `Metadata` message, so an Any keeps its type URL.
+#[derive(Default)]
+struct Namespaces {
+    untyped: Vec<(String, Vec<u8>)>,
+    typed: Vec<(String, Vec<u8>)>,
+}
+
+impl Namespaces {
+    /// Nothing asked, no host call.
+    fn read(path: &[&str], wanted: &[String], wanted_typed: &[String]) -> Self {
+        if wanted.is_empty() && wanted_typed.is_empty() {
+            return Self::default();
+        }
+        let Some(bytes) = host::property(path).ok().flatten() else {
+            return Self::default();
+        };
+        let Ok(mut metadata) = Metadata::decode(&bytes) else {
+            return Self::default();
+        };
+        let pick = |all: &mut BTreeMap<String, Vec<u8>>, wanted: &[String]| {
+            wanted
+                .iter()
+                .filter_map(|ns| all.remove_entry(ns))
+                .collect()
+        };
+        Self {
+            untyped: pick(&mut metadata.filter_metadata, wanted),
+            typed: pick(&mut metadata.typed_filter_metadata, wanted_typed),
+        }
     }
-    let Some(bytes) = host::property(path).ok().flatten() else {
-        return Vec::new();
-    };
-    let Ok(metadata) = Metadata::decode(&bytes) else {
-        return Vec::new();
-    };
-    let mut all = metadata.filter_metadata;
-    wanted
+}
+
+fn borrowed(namespaces: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
+    namespaces
         .iter()
-        .filter_map(|ns| all.remove_entry(ns))
+        .map(|(ns, value)| (ns.as_str(), value.as_slice()))
         .collect()
 }
 
@@ -638,15 +673,15 @@ fn dispatch_grpc(
     let tls = TlsFacts::read(context.include_tls_session);
     let attributes = RequestAttributes {
         headers,
-        source: source.as_deref().and_then(|text| {
-            SocketAddress::source(text, context.include_forwarded_source_address)
-        }),
+        source: source
+            .as_deref()
+            .and_then(|text| SocketAddress::source(text, context.include_forwarded_source_address)),
         destination: destination.as_deref().map(SocketAddress::parse),
         protocol: protocol.as_deref().unwrap_or_default(),
         time: host::now().unwrap_or_default(),
         body,
-        filter_metadata: context.metadata,
-        route_filter_metadata: context.route_metadata,
+        metadata: context.metadata,
+        route_metadata: context.route_metadata,
         selection: Some(context.selection),
         tls: tls.as_ref().map(TlsFacts::view),
     };

@@ -109,6 +109,8 @@ mod twin {
     pub struct Metadata {
         #[prost(btree_map = "string, bytes", tag = "1")]
         pub filter_metadata: std::collections::BTreeMap<String, Vec<u8>>,
+        #[prost(btree_map = "string, bytes", tag = "2")]
+        pub typed_filter_metadata: std::collections::BTreeMap<String, Vec<u8>>,
     }
 }
 
@@ -174,10 +176,12 @@ fn agree(bytes: &[u8]) {
     let ours = CheckResponse::decode(bytes).ok();
     let prost = twin::CheckResponse::decode(bytes).ok().map(from_twin);
     assert_eq!(ours, prost, "CheckResponse {bytes:02x?}");
-    let ours = Metadata::decode(bytes).ok().map(|m| m.filter_metadata);
+    let ours = Metadata::decode(bytes)
+        .ok()
+        .map(|m| (m.filter_metadata, m.typed_filter_metadata));
     let prost = twin::Metadata::decode(bytes)
         .ok()
-        .map(|m| m.filter_metadata);
+        .map(|m| (m.filter_metadata, m.typed_filter_metadata));
     assert_eq!(ours, prost, "Metadata {bytes:02x?}");
 }
 
