@@ -79,7 +79,7 @@ pub fn required_header(required: &RequiredHeader, headers: &[(&[u8], &[u8])]) ->
             status: 403,
             headers: Vec::new(),
             body: Vec::new(),
-            details: DETAILS_DENIED,
+            details: DETAILS_DENIED.into(),
         })
     }
 }

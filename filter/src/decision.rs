@@ -3,7 +3,10 @@
 //! [`Decision`] is what the server said (or why it could not say it); [`Verdict`] is what the shell
 //! does, after the failure mode has been applied in exactly one place, [`Decision::into_verdict`].
 
+use std::borrow::Cow;
+
 use crate::config::{is_header_name, is_header_value, FailureMode};
+use crate::mutation_rules::{is_query_text, MutationPolicy, Operation, Outcome};
 use crate::proto::response::{
     self, CheckResponse, DeniedHttpResponse, HeaderValueOption, HttpResponse,
 };
@@ -13,6 +16,7 @@ pub const FAILURE_MODE_ALLOWED_HEADER: &str = "x-envoy-auth-failure-mode-allowed
 /// Response-code details of local replies, as native sets them, for access logs.
 pub const DETAILS_DENIED: &str = "ext_authz_denied";
 pub const DETAILS_ERROR: &str = "ext_authz_error";
+pub const DETAILS_INVALID: &str = "ext_authz_invalid";
 
 /// What the auth server decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +27,27 @@ pub enum Decision {
     Deny(LocalReply),
     /// No decision could be had.
     Error(CheckError),
+    /// The server asked for changes that must not be made: the client gets this reply whatever
+    /// the failure mode, as native answers them.
+    Invalid(Invalid),
+}
+
+/// An answer refused for the changes it asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid {
+    pub reply: LocalReply,
+    /// What was wrong, for the log.
+    pub why: String,
+    /// The server had denied: native counts such an answer as denied as well as invalid.
+    pub denied: bool,
+}
+
+/// A CheckResponse, read: the decision, and the `dynamic_metadata` that comes with any answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub decision: Decision,
+    /// An encoded `google.protobuf.Struct`, empty if none.
+    pub dynamic_metadata: Vec<u8>,
 }
 
 /// Changes an allowing server asked for.
@@ -36,8 +61,6 @@ pub struct Allow {
     pub response_headers: Vec<HeaderMutation>,
     pub query_parameters_to_set: Vec<(String, String)>,
     pub query_parameters_to_remove: Vec<String>,
-    /// The CheckResponse's `dynamic_metadata`, an encoded `google.protobuf.Struct` (empty if none).
-    pub dynamic_metadata: Vec<u8>,
 }
 
 impl Allow {
@@ -77,8 +100,9 @@ pub struct LocalReply {
     pub status: u16,
     pub headers: Vec<HeaderMutation>,
     pub body: Vec<u8>,
-    /// Response-code details for access logs: [`DETAILS_DENIED`] or [`DETAILS_ERROR`].
-    pub details: &'static str,
+    /// Response-code details for access logs: [`DETAILS_DENIED`], [`DETAILS_ERROR`],
+    /// [`DETAILS_INVALID`], or what Envoy itself would have written.
+    pub details: Cow<'static, str>,
 }
 
 /// Why no decision was had. Each maps to the failure mode in [`Decision::into_verdict`].
@@ -131,37 +155,44 @@ pub enum Verdict {
     Reply(LocalReply),
 }
 
-impl Decision {
-    /// Decodes a CheckResponse. An undecodable or invalid one is an error, never a panic.
-    pub fn from_check_response(bytes: &[u8]) -> Self {
+impl Answer {
+    /// Decodes a CheckResponse and checks its changes against `policy`. An undecodable or
+    /// invalid answer is an error or [`Decision::Invalid`], never a panic.
+    pub fn from_check_response(bytes: &[u8], policy: &MutationPolicy) -> Self {
         match CheckResponse::decode(bytes) {
-            Ok(response) => Self::from_response(response),
-            Err(e) => Self::Error(CheckError::Malformed(e.to_string())),
+            Ok(response) => {
+                let dynamic_metadata = response.dynamic_metadata.clone();
+                let decision = match Decision::from_response(response) {
+                    Ok(decision) => review(decision, policy),
+                    Err(why) => Decision::Error(CheckError::Malformed(why)),
+                };
+                Self {
+                    decision,
+                    dynamic_metadata,
+                }
+            }
+            Err(e) => Self {
+                decision: Decision::Error(CheckError::Malformed(e.to_string())),
+                dynamic_metadata: Vec::new(),
+            },
         }
     }
+}
 
-    fn from_response(response: CheckResponse) -> Self {
+impl Decision {
+    fn from_response(response: CheckResponse) -> Result<Self, String> {
         let code = response.status.map_or(0, |s| s.code);
-        let dynamic_metadata = response.dynamic_metadata;
-        let result = match (code, response.http_response) {
+        match (code, response.http_response) {
             (_, Some(HttpResponse::ErrorResponse(error))) => error_response(error),
-            (0, Some(HttpResponse::OkResponse(ok))) => allow(ok).map(Self::Allow),
+            (0, Some(HttpResponse::OkResponse(ok))) => Ok(Self::Allow(allow(ok))),
             (0, _) => Ok(Self::Allow(Allow::default())),
             (_, Some(HttpResponse::DeniedResponse(denied))) => deny(denied).map(Self::Deny),
             (_, _) => Ok(Self::Deny(LocalReply {
                 status: 403,
                 headers: Vec::new(),
                 body: Vec::new(),
-                details: DETAILS_DENIED,
+                details: DETAILS_DENIED.into(),
             })),
-        };
-        match result {
-            Ok(Self::Allow(mut allow)) => {
-                allow.dynamic_metadata = dynamic_metadata;
-                Self::Allow(allow)
-            }
-            Ok(decision) => decision,
-            Err(why) => Self::Error(CheckError::Malformed(why)),
         }
     }
 
@@ -170,6 +201,7 @@ impl Decision {
         match (self, failure_mode) {
             (Self::Allow(allow), _) => Verdict::Continue(allow),
             (Self::Deny(reply), _) => Verdict::Reply(reply),
+            (Self::Invalid(invalid), _) => Verdict::Reply(invalid.reply),
             (Self::Error(_), FailureMode::Allow { add_header }) => {
                 let mut allow = Allow::default();
                 if add_header {
@@ -194,46 +226,165 @@ impl Decision {
                     status,
                     headers,
                     body,
-                    details: DETAILS_ERROR,
+                    details: DETAILS_ERROR.into(),
                 })
             }
         }
     }
 }
 
-fn allow(ok: response::OkHttpResponse) -> Result<Allow, String> {
-    let request_headers = mutations("ok_response.headers", ok.headers, REQUEST_HEADERS)?;
-    let response_headers = mutations(
-        "ok_response.response_headers_to_add",
-        ok.response_headers_to_add,
-        RESPONSE_HEADERS,
-    )?;
-    let mut headers_to_remove = Vec::with_capacity(ok.headers_to_remove.len());
-    for name in ok.headers_to_remove {
-        let name = name.to_ascii_lowercase();
-        // As native: pseudo-headers and host are never removed.
-        if name.starts_with(':') || name == "host" {
-            continue;
-        }
-        if !is_header_name(name.as_bytes()) {
-            return Err(format!(
-                "ok_response.headers_to_remove: {name:?} is not a header name"
-            ));
-        }
-        headers_to_remove.push(name);
-    }
-    Ok(Allow {
-        request_headers,
-        headers_to_remove,
-        response_headers,
+fn allow(ok: response::OkHttpResponse) -> Allow {
+    Allow {
+        request_headers: mutations(ok.headers, REQUEST_HEADERS),
+        headers_to_remove: ok
+            .headers_to_remove
+            .into_iter()
+            .map(|name| name.to_ascii_lowercase())
+            .collect(),
+        response_headers: mutations(ok.response_headers_to_add, RESPONSE_HEADERS),
         query_parameters_to_set: ok
             .query_parameters_to_set
             .into_iter()
             .map(|p| (p.key, p.value))
             .collect(),
         query_parameters_to_remove: ok.query_parameters_to_remove,
-        dynamic_metadata: Vec::new(),
+    }
+}
+
+/// Checks an answer's changes as native does, with `validate_mutations` and
+/// `decoder_header_mutation_rules`; what no rule covers, it checks as Envoy would after the filter.
+fn review(decision: Decision, policy: &MutationPolicy) -> Decision {
+    let checked = match decision {
+        Decision::Allow(allow) => review_allow(allow, policy).map(Decision::Allow),
+        Decision::Deny(reply) => match first_invalid(&reply.headers) {
+            Some(why) => Err(invalid(why, true)),
+            None => Ok(Decision::Deny(reply)),
+        },
+        Decision::Error(CheckError::ErrorResponse {
+            status,
+            headers,
+            body,
+        }) => match first_invalid(&headers) {
+            Some(why) => Err(invalid(why, false)),
+            None => Ok(Decision::Error(CheckError::ErrorResponse {
+                status,
+                headers,
+                body,
+            })),
+        },
+        other => Ok(other),
+    };
+    checked.unwrap_or_else(Decision::Invalid)
+}
+
+fn review_allow(mut allow: Allow, policy: &MutationPolicy) -> Result<Allow, Invalid> {
+    if policy.validate {
+        if let Some(why) = first_invalid(&allow.request_headers) {
+            return Err(invalid(why, false));
+        }
+        let query = allow
+            .query_parameters_to_set
+            .iter()
+            .flat_map(|(k, v)| [k, v])
+            .find(|text| !is_query_text(text));
+        if let Some(text) = query {
+            return Err(invalid(format!("query parameter text {text:?}"), false));
+        }
+    }
+    // As native, a removal that cannot be made (pseudo-headers, `host`, what is not a header
+    // name) is skipped; rules may turn skipping into failing.
+    let removable =
+        |name: &String| is_header_name(name.as_bytes()) && !name.starts_with(':') && name != "host";
+    match &policy.rules {
+        None => allow.headers_to_remove.retain(removable),
+        Some(rules) => {
+            let mut failed = None;
+            let mut fails = |name: &String| {
+                failed.get_or_insert_with(|| name.clone());
+                false
+            };
+            allow.request_headers.retain(|m| {
+                match rules.check(Operation::Write, &m.name, &m.value) {
+                    Outcome::Apply => true,
+                    Outcome::Ignore => false,
+                    Outcome::Fail => fails(&m.name),
+                }
+            });
+            allow.headers_to_remove.retain(|name| {
+                match rules.check(Operation::Remove, name, b"") {
+                    Outcome::Apply => removable(name),
+                    Outcome::Ignore => false,
+                    Outcome::Fail => fails(name),
+                }
+            });
+            if let Some(name) = failed {
+                return Err(invalid(
+                    format!("decoder_header_mutation_rules disallow changing {name:?}"),
+                    false,
+                ));
+            }
+        }
+    }
+    // Without validate_mutations native makes the change, and Envoy then refuses the request
+    // before the upstream: the same reply here, without putting the bytes into the request.
+    if let Some(mutation) = allow
+        .request_headers
+        .iter()
+        .find(|m| !is_header_name(m.name.as_bytes()) || !is_header_value(&m.value))
+    {
+        let reason = if is_header_name(mutation.name.as_bytes()) {
+            format!("invalid header value for: {}", mutation.name)
+        } else {
+            format!("invalid header name: {}", mutation.name)
+        };
+        let details = format!(
+            "filter_removed_required_request_headers{{{}}}",
+            reason.replace(|c: char| c.is_ascii_whitespace(), "_")
+        );
+        return Err(Invalid {
+            reply: LocalReply {
+                status: 503,
+                headers: Vec::new(),
+                body: reason.clone().into_bytes(),
+                details: details.into(),
+            },
+            why: reason,
+            denied: false,
+        });
+    }
+    // Native writes such response headers as they are, which lets a server inject headers into
+    // the client's response; this filter refuses the answer as validate_mutations would.
+    if let Some(why) = first_invalid(&allow.response_headers) {
+        return Err(invalid(why, false));
+    }
+    Ok(allow)
+}
+
+/// What is wrong with the first header change that is not a valid header, if any.
+fn first_invalid(headers: &[HeaderMutation]) -> Option<String> {
+    headers.iter().find_map(|m| {
+        if !is_header_name(m.name.as_bytes()) {
+            Some(format!("{:?} is not a header name", m.name))
+        } else if !is_header_value(&m.value) {
+            Some(format!("the value of {:?} holds a control byte", m.name))
+        } else {
+            None
+        }
     })
+}
+
+/// Native's answer to an invalid answer: 500, whatever the failure mode and `status_on_error`.
+fn invalid(why: String, denied: bool) -> Invalid {
+    Invalid {
+        reply: LocalReply {
+            status: 500,
+            headers: Vec::new(),
+            body: Vec::new(),
+            details: DETAILS_INVALID.into(),
+        },
+        why,
+        denied,
+    }
 }
 
 fn deny(denied: DeniedHttpResponse) -> Result<LocalReply, String> {
@@ -242,7 +393,7 @@ fn deny(denied: DeniedHttpResponse) -> Result<LocalReply, String> {
         status: status.unwrap_or(403),
         headers,
         body,
-        details: DETAILS_DENIED,
+        details: DETAILS_DENIED.into(),
     })
 }
 
@@ -265,7 +416,7 @@ fn reply_parts(field: &str, response: DeniedHttpResponse) -> Result<ReplyParts, 
     };
     // As native: a local reply takes the headers to set; those sent with `append: true` have
     // nothing to append to and are dropped.
-    let headers = mutations(&format!("{field}.headers"), response.headers, REPLY_HEADERS)?
+    let headers = mutations(response.headers, REPLY_HEADERS)
         .into_iter()
         .filter(|h| h.action != HeaderAction::Append)
         .collect();
@@ -300,51 +451,30 @@ const REPLY_HEADERS: Reading = Reading {
 
 /// Reads header options the way native ext_authz 1.40 does, with one difference: an
 /// `append_action` a server set explicitly to `ADD_IF_ABSENT` or `OVERWRITE_IF_EXISTS` is honoured
-/// on request headers too, where native overwrites regardless.
-fn mutations(
-    field: &str,
-    options: Vec<HeaderValueOption>,
-    reading: Reading,
-) -> Result<Vec<HeaderMutation>, String> {
-    let mut out = Vec::with_capacity(options.len());
-    for (i, option) in options.into_iter().enumerate() {
-        let header = option.header.unwrap_or_default();
-        let name = header.key.to_ascii_lowercase();
-        // `raw_value` wins when set, as Envoy reads HeaderValue.
-        let value = if header.raw_value.is_empty() {
-            header.value.into_bytes()
-        } else {
-            header.raw_value
-        };
-        if !is_header_name(name.as_bytes()) {
-            return Err(format!("{field}[{i}]: {name:?} is not a header name"));
-        }
-        if !is_header_value(&value) {
-            return Err(format!(
-                "{field}[{i}]: the value of {name:?} holds NUL, CR or LF"
-            ));
-        }
-        let action = match (option.append, option.append_action) {
-            (Some(append), _) => {
-                if append.value {
-                    reading.when_appended
-                } else {
-                    HeaderAction::Set
-                }
+/// on request headers too, where native overwrites regardless. Names are lower-cased; whether
+/// they and their values may be written is [`review`]'s to say.
+fn mutations(options: Vec<HeaderValueOption>, reading: Reading) -> Vec<HeaderMutation> {
+    options
+        .into_iter()
+        .map(|option| {
+            let header = option.header.unwrap_or_default();
+            let action = match (option.append, option.append_action) {
+                (Some(append), _) if append.value => reading.when_appended,
+                (Some(_), _) => HeaderAction::Set,
+                (None, 0) => reading.by_default,
+                (None, 1) => HeaderAction::AddIfAbsent,
+                (None, 3) => HeaderAction::OverwriteIfExists,
+                // OVERWRITE_IF_EXISTS_OR_ADD, and, as native, an action it does not know.
+                (None, _) => HeaderAction::Set,
+            };
+            HeaderMutation {
+                name: header.key.to_ascii_lowercase(),
+                // As native: `value` only; a `raw_value` is not read.
+                value: header.value.into_bytes(),
+                action,
             }
-            (None, 0) => reading.by_default,
-            (None, 1) => HeaderAction::AddIfAbsent,
-            (None, 2) => HeaderAction::Set,
-            (None, 3) => HeaderAction::OverwriteIfExists,
-            (None, other) => return Err(format!("{field}[{i}]: unknown append_action {other}")),
-        };
-        out.push(HeaderMutation {
-            name,
-            value,
-            action,
-        });
-    }
-    Ok(out)
+        })
+        .collect()
 }
 
 #[cfg(test)]

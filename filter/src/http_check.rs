@@ -136,7 +136,7 @@ pub fn decision(service: &HttpService, headers: &[(&[u8], &[u8])], body: Vec<u8>
                 status,
                 headers,
                 body,
-                details: DETAILS_DENIED,
+                details: DETAILS_DENIED.into(),
             })
         })
     };

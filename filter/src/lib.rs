@@ -22,6 +22,7 @@ pub mod config;
 pub mod decision;
 pub mod header_map;
 pub mod http_check;
+pub mod mutation_rules;
 pub mod proto;
 pub mod query;
 pub mod route;

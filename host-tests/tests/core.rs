@@ -657,8 +657,13 @@ fn dynamic_metadata_is_handed_on_as_filter_state() {
         .first()
         .and_then(|l| l.filter_state.clone())
         .expect("an access log line with the filter state");
-    let json: serde_json::Value =
+    let mut json: serde_json::Value =
         serde_json::from_str(&state).unwrap_or_else(|e| panic!("{state:?}: {e}"));
+    // As native adds it to an allowing answer's metadata: the check's milliseconds.
+    let duration = json
+        .as_object_mut()
+        .and_then(|o| o.remove("ext_authz_duration"));
+    assert!(duration.is_some_and(|d| d.is_u64()), "{state}");
     assert_eq!(
         json,
         json!({"user": "alice", "level": 3.0}),
@@ -681,7 +686,8 @@ fn malformed_answers_count_as_invalid() {
     let h = harness();
     let stat = |name: &str| h.plugin_stat(&format!("ext_authz.invalid_probe.{name}"));
     let case = h.case("invalid");
-    // A header value with a line break: refused, never written.
+    // A header value with a line break: refused, never written, with the 503 Envoy gives native
+    // when it refuses such a request itself (mutation_rules.rs compares the two).
     h.auth.respond(
         &case,
         AuthAction::respond(allow_with(OkHttpResponse {
@@ -690,7 +696,17 @@ fn malformed_answers_count_as_invalid() {
         })),
     );
     let response = h.send("invalid_probe", &Request::get("/").case(&case));
+    assert_eq!(response.status, 503);
+    assert_eq!(response.body_text(), "invalid header value for: x-bad");
+    assert!(h.backend.requests(&case).is_empty());
+    assert_eq!((stat("invalid"), stat("error"), stat("ok")), (1, 0, 0));
+
+    // An answer that cannot be read (no HTTP status 7): a failed check, invalid too.
+    let case = h.case("unreadable");
+    h.auth
+        .respond(&case, AuthAction::respond(deny(7, Vec::new(), "")));
+    let response = h.send("invalid_probe", &Request::get("/").case(&case));
     assert_eq!(response.status, 403);
     assert!(h.backend.requests(&case).is_empty());
-    assert_eq!((stat("invalid"), stat("error"), stat("ok")), (1, 1, 0));
+    assert_eq!((stat("invalid"), stat("error"), stat("ok")), (2, 1, 0));
 }

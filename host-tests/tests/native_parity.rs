@@ -27,6 +27,8 @@ fn harness() -> &'static Harness {
         let mut selected = up.clone();
         selected["allowed_headers"] = json!({"patterns": [{"prefix": "x-"}, {"exact": ":path"}, {"safe_regex": {"regex": "user-.*"}}]});
         selected["disallowed_headers"] = json!({"patterns": [{"exact": "x-secret"}, {"prefix": "X-Internal", "ignore_case": true}]});
+        let mut no_ingestion = up.clone();
+        no_ingestion["enable_dynamic_metadata_ingestion"] = json!(false);
         let mut trusting_xff = up.clone();
         trusting_xff["include_forwarded_source_address"] = json!(true);
         let mut raw = up.clone();
@@ -73,6 +75,8 @@ fn harness() -> &'static Harness {
             Listener::new("wasm_edge", vec![wasm_filter(&up)]).use_remote_address(),
             Listener::new("native_edge", vec![native_ext_authz(&up)]).use_remote_address(),
             Listener::new("wasm_trusting_xff", vec![wasm_filter(&trusting_xff)]),
+            Listener::new("wasm_no_ingestion", vec![wasm_filter(&no_ingestion)]),
+            Listener::new("native_no_ingestion", vec![native_ext_authz(&no_ingestion)]),
             Listener::new("wasm_allow_on_error", vec![wasm_filter(&allow_on_error)]),
             Listener::new(
                 "native_allow_on_error",
@@ -551,4 +555,73 @@ fn at_the_edge_the_source_address_is_natives() {
 fn a_trusted_forwarded_source_address_is_sent() {
     let wasm = check_with_forwarded_for("wasm_trusting_xff", "198.51.100.1, 203.0.113.7");
     assert_eq!(source_address(&wasm), Some(("203.0.113.7".to_owned(), 0)));
+}
+
+/// What each filter leaves for access logs of a server's `dynamic_metadata`: native in the
+/// dynamic metadata namespace `envoy.filters.http.ext_authz`, this filter in the filter state
+/// `wasm.ext_authz.dynamic_metadata`. `ext_authz_duration` (milliseconds, on allowing answers)
+/// is checked for and then left out, as it differs from request to request.
+fn metadata_left_for_logs(listener: &str, answer: CheckResponse) -> (u16, Option<Value>, bool) {
+    let h = harness();
+    let case = h.case(&format!("metadata-{listener}"));
+    h.auth.respond(&case, AuthAction::respond(answer));
+    let status = h.send(listener, &Request::get("/dm").case(&case)).status;
+    let line = h
+        .access_log_lines(&case, 1)
+        .pop()
+        .expect("an access log line");
+    let mut logged = if listener.starts_with("native") {
+        line.dynamic_metadata
+    } else {
+        line.filter_state
+            .map(|text| serde_json::from_str(&text).expect("JSON filter state"))
+    };
+    let duration = logged
+        .as_mut()
+        .and_then(Value::as_object_mut)
+        .and_then(|object| object.remove("ext_authz_duration"))
+        .is_some_and(|d| d.is_number());
+    (status, logged, duration)
+}
+
+#[test]
+fn dynamic_metadata_is_left_for_logs_as_native_leaves_it() {
+    use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value as ProtoValue};
+    let metadata = Struct {
+        fields: [(
+            "user".to_owned(),
+            ProtoValue {
+                kind: Some(Kind::StringValue("alice".into())),
+            },
+        )]
+        .into(),
+    };
+    let allowing = CheckResponse {
+        dynamic_metadata: Some(metadata.clone()),
+        ..allow()
+    };
+    let denying = CheckResponse {
+        dynamic_metadata: Some(metadata),
+        ..deny(401, Vec::new(), "no")
+    };
+    let alice = Some(json!({"user": "alice"}));
+    for (native, wasm) in [
+        ("native", "wasm"),
+        ("native_no_ingestion", "wasm_no_ingestion"),
+    ] {
+        let ingested = native == "native";
+        for (answer, status) in [(allowing.clone(), 200), (denying.clone(), 401)] {
+            let expected = (
+                status,
+                if ingested { alice.clone() } else { None },
+                ingested && status == 200,
+            );
+            assert_eq!(
+                metadata_left_for_logs(native, answer.clone()),
+                expected,
+                "{native}"
+            );
+            assert_eq!(metadata_left_for_logs(wasm, answer), expected, "{wasm}");
+        }
+    }
 }

@@ -8,6 +8,7 @@
 pub mod duration;
 pub mod http_service;
 mod json_path;
+mod mutation_rules;
 mod raw;
 mod route;
 pub mod steps;
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::mutation_rules::MutationPolicy;
 use crate::proto::wire;
 use crate::route::matcher::{RequestView, RouteMatch};
 
@@ -47,6 +49,10 @@ pub struct Config {
     pub include_tls_session: bool,
     /// `include_forwarded_source_address`: see [`crate::check_request::SocketAddress::source`].
     pub include_forwarded_source_address: bool,
+    /// `validate_mutations` and `decoder_header_mutation_rules`.
+    pub mutations: MutationPolicy,
+    /// `enable_dynamic_metadata_ingestion`: hand the servers' `dynamic_metadata` on (default).
+    pub dynamic_metadata_ingestion: bool,
 }
 
 /// Metadata sent to the auth server.
@@ -346,6 +352,16 @@ impl Config {
         Ok(Self {
             include_tls_session: raw.include_tls_session,
             include_forwarded_source_address: raw.include_forwarded_source_address,
+            mutations: MutationPolicy {
+                validate: raw.validate_mutations,
+                rules: raw
+                    .decoder_header_mutation_rules
+                    .map(|r| {
+                        mutation_rules::header_mutation_rules("decoder_header_mutation_rules", r)
+                    })
+                    .transpose()?,
+            },
+            dynamic_metadata_ingestion: raw.enable_dynamic_metadata_ingestion.unwrap_or(true),
             metadata,
             headers,
             service: top.service,
@@ -590,9 +606,12 @@ pub fn is_header_name(name: &[u8]) -> bool {
         })
 }
 
-/// An HTTP header value Envoy accepts: no NUL, CR or LF.
+/// An HTTP header value Envoy accepts (as `validate_mutations` checks one): no control byte but
+/// tab, so no NUL, CR or LF, and no DEL. Bytes from 0x80 up (UTF-8) and spaces anywhere are fine.
 pub fn is_header_value(value: &[u8]) -> bool {
-    !value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n')
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 #[cfg(test)]

@@ -90,6 +90,15 @@ pub struct RawConfig {
     /// the TCP peer, which a wasm filter cannot read.
     #[serde(default, alias = "includeForwardedSourceAddress")]
     pub include_forwarded_source_address: bool,
+    /// Refuse (500) an answer whose header or query changes are not valid HTTP.
+    #[serde(default, alias = "validateMutations")]
+    pub validate_mutations: bool,
+    /// Which request header changes the server may make (native's HeaderMutationRules).
+    #[serde(default, alias = "decoderHeaderMutationRules")]
+    pub decoder_header_mutation_rules: Option<super::mutation_rules::RawHeaderMutationRules>,
+    /// Hand the server's `dynamic_metadata` on (as filter state). Default true.
+    #[serde(default, alias = "enableDynamicMetadataIngestion")]
+    pub enable_dynamic_metadata_ingestion: Option<bool>,
     /// Only `false` is accepted: a wasm filter cannot read the peer certificate's PEM.
     #[serde(default, alias = "includePeerCertificate")]
     pub include_peer_certificate: bool,
@@ -198,24 +207,12 @@ const REFUSED_FIELDS: &[(&str, &str)] = &[
         "is not supported: a wasm filter cannot clear the route cache",
     ),
     (
-        "validate_mutations",
-        "is not supported yet: mutations with CR, LF or NUL are always refused",
-    ),
-    (
-        "decoder_header_mutation_rules",
-        "is not supported yet: mutations with CR, LF or NUL are always refused",
-    ),
-    (
         "filter_metadata",
-        "is not supported yet: no metadata is emitted on denials or errors",
-    ),
-    (
-        "enable_dynamic_metadata_ingestion",
-        "is not supported yet: dynamic_metadata is always handed on (filter state)",
+        "is not supported: native hands it on only inside its ExtAuthzLoggingInfo filter state object, which a wasm filter cannot create (metadata for the server goes in metadata_context)",
     ),
     (
         "emit_filter_state_stats",
-        "is not supported yet: see the check_latency_ms histogram",
+        "is not supported: a wasm filter cannot create native's ExtAuthzLoggingInfo filter state object; check latencies are in the check_latency_ms histogram",
     ),
     (
         "filter_enabled",

@@ -131,6 +131,8 @@ fn issue_config_parses_to_the_expected_config() {
         metadata: MetadataSelection::default(),
         include_tls_session: false,
         include_forwarded_source_address: false,
+        mutations: Default::default(),
+        dynamic_metadata_ingestion: true,
     };
     assert_eq!(config, expected);
 

@@ -52,7 +52,11 @@ fn status(code: i32) -> Option<Status> {
 }
 
 fn decide(response: &CheckResponse) -> Decision {
-    Decision::from_check_response(&response.encode_to_vec())
+    decide_bytes(&response.encode_to_vec())
+}
+
+fn decide_bytes(bytes: &[u8]) -> Decision {
+    Answer::from_check_response(bytes, &MutationPolicy::default()).decision
 }
 
 fn ok_response(ok: OkHttpResponse) -> CheckResponse {
@@ -149,7 +153,6 @@ fn ok_with_every_kind_of_change() {
                 ("empty".into(), String::new())
             ],
             query_parameters_to_remove: vec!["token".into(), "debug".into()],
-            dynamic_metadata: vec![],
         }
     );
     assert!(allow.changes_query());
@@ -215,7 +218,8 @@ fn append_and_append_action_map_to_header_actions() {
 }
 
 #[test]
-fn raw_value_wins_over_value() {
+fn raw_value_is_not_read_as_native() {
+    // Native 1.40 reads `value` only: a server that sends `raw_value` alone sets an empty value.
     let header = HeaderValueOption {
         header: Some(HeaderValue {
             key: "x-raw".into(),
@@ -229,7 +233,7 @@ fn raw_value_wins_over_value() {
         headers: vec![header],
         ..Default::default()
     })));
-    assert_eq!(allow.request_headers[0].value, b"raw\xffbytes");
+    assert_eq!(allow.request_headers[0].value, b"text");
 }
 
 #[test]
@@ -285,7 +289,7 @@ fn denied_with_status_headers_and_body() {
                 mutation("x-why", "expired", HeaderAction::Set),
             ],
             body: b"{\"error\":\"token expired\"}".to_vec(),
-            details: DETAILS_DENIED,
+            details: DETAILS_DENIED.into(),
         }
     );
 }
@@ -316,7 +320,7 @@ fn non_ok_status_without_denied_response_is_forbidden() {
         status: 403,
         headers: vec![],
         body: vec![],
-        details: DETAILS_DENIED,
+        details: DETAILS_DENIED.into(),
     };
     for code in [GRPC_PERMISSION_DENIED, GRPC_UNAUTHENTICATED, 2, 14] {
         assert_eq!(
@@ -401,7 +405,7 @@ fn garbage_is_malformed_never_a_panic() {
     ] {
         assert!(
             matches!(
-                Decision::from_check_response(bytes),
+                decide_bytes(bytes),
                 Decision::Error(CheckError::Malformed(_))
             ),
             "{bytes:?} was not refused"
@@ -422,7 +426,7 @@ fn garbage_is_malformed_never_a_panic() {
     let mut malformed = 0;
     for cut in 0..full.len() {
         if matches!(
-            Decision::from_check_response(&full[..cut]),
+            decide_bytes(&full[..cut]),
             Decision::Error(CheckError::Malformed(_))
         ) {
             malformed += 1;
@@ -433,10 +437,7 @@ fn garbage_is_malformed_never_a_panic() {
         "only {malformed} of {} prefixes refused",
         full.len()
     );
-    assert!(matches!(
-        Decision::from_check_response(&full),
-        Decision::Allow(_)
-    ));
+    assert!(matches!(decide_bytes(&full), Decision::Allow(_)));
 
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
     for _ in 0..2000 {
@@ -447,33 +448,76 @@ fn garbage_is_malformed_never_a_panic() {
         let bytes: Vec<u8> = (0..len)
             .map(|i| (state.rotate_left(i as u32 * 8) >> 56) as u8 ^ (i as u8).wrapping_mul(31))
             .collect();
-        let _ = Decision::from_check_response(&bytes);
+        let _ = decide_bytes(&bytes);
     }
 }
 
-#[test]
-fn invalid_header_names_and_values_are_malformed() {
-    let bad_values = ["a\r\nx-injected: 1", "a\nb", "a\rb", "a\0b"];
-    let bad_names = ["", "bad name", "x-h:", "x\u{e9}", "a\nb", "(x)"];
+fn decide_with(response: &CheckResponse, validate: bool) -> Decision {
+    let policy = MutationPolicy {
+        validate,
+        rules: None,
+    };
+    Answer::from_check_response(&response.encode_to_vec(), &policy).decision
+}
 
+/// The reply of a refused answer, and whether it counts as denied too.
+fn refused(decision: Decision) -> (u16, String, String, bool) {
+    match decision {
+        Decision::Invalid(invalid) => (
+            invalid.reply.status,
+            String::from_utf8_lossy(&invalid.reply.body).into_owned(),
+            invalid.reply.details.into_owned(),
+            invalid.denied,
+        ),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+fn invalid_500(denied: bool) -> (u16, String, String, bool) {
+    (500, String::new(), DETAILS_INVALID.to_owned(), denied)
+}
+
+#[test]
+fn invalid_header_changes_get_natives_outcomes() {
+    let bad_values = [
+        "a\r\nx-injected: 1",
+        "a\nb",
+        "a\rb",
+        "a\0b",
+        "a\x01b",
+        "a\x7fb",
+    ];
     for value in bad_values {
         let header = set("x-h", value);
-        assert_malformed(
-            decide(&ok_response(OkHttpResponse {
-                headers: vec![set("x-ok", "1"), header.clone()],
-                ..Default::default()
-            })),
-            "ok_response.headers[1]",
+        let request = ok_response(OkHttpResponse {
+            headers: vec![set("x-ok", "1"), header.clone()],
+            ..Default::default()
+        });
+        // validate_mutations: 500, whatever the failure mode.
+        assert_eq!(refused(decide_with(&request, true)), invalid_500(false));
+        // Without it native writes the value and Envoy refuses the request: 503.
+        assert_eq!(
+            refused(decide_with(&request, false)),
+            (
+                503,
+                "invalid header value for: x-h".to_owned(),
+                "filter_removed_required_request_headers{invalid_header_value_for:_x-h}".to_owned(),
+                false
+            ),
+            "{value:?}"
         );
-        assert_malformed(
-            decide(&ok_response(OkHttpResponse {
+        // Into the client's response, or a local reply, either way refused (native would
+        // write them as they are without validate_mutations: header injection).
+        for validate in [false, true] {
+            let response_header = ok_response(OkHttpResponse {
                 response_headers_to_add: vec![header.clone()],
                 ..Default::default()
-            })),
-            "ok_response.response_headers_to_add[0]",
-        );
-        assert_malformed(
-            decide(&CheckResponse {
+            });
+            assert_eq!(
+                refused(decide_with(&response_header, validate)),
+                invalid_500(false)
+            );
+            let denial = CheckResponse {
                 status: status(GRPC_PERMISSION_DENIED),
                 http_response: Some(HttpResponse::DeniedResponse(denied(
                     Some(401),
@@ -481,76 +525,108 @@ fn invalid_header_names_and_values_are_malformed() {
                     "",
                 ))),
                 ..Default::default()
-            }),
-            "denied_response.headers[0]",
-        );
-        assert_malformed(
-            decide(&CheckResponse {
+            };
+            assert_eq!(refused(decide_with(&denial, validate)), invalid_500(true));
+            let error = CheckResponse {
                 http_response: Some(HttpResponse::ErrorResponse(denied(
                     Some(500),
-                    vec![header],
+                    vec![header.clone()],
                     "",
                 ))),
                 ..Default::default()
-            }),
-            "error_response.headers[0]",
-        );
-        // raw_value is checked the same way.
-        let raw = HeaderValueOption {
-            header: Some(HeaderValue {
-                key: "x-h".into(),
-                raw_value: value.as_bytes().to_vec(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        assert_malformed(
-            decide(&ok_response(OkHttpResponse {
-                headers: vec![raw],
-                ..Default::default()
-            })),
-            "NUL, CR or LF",
-        );
+            };
+            assert_eq!(refused(decide_with(&error, validate)), invalid_500(false));
+        }
     }
-    for name in bad_names {
-        assert_malformed(
-            decide(&ok_response(OkHttpResponse {
-                headers: vec![set(name, "v")],
-                ..Default::default()
-            })),
-            "is not a header name",
-        );
-        assert_malformed(
-            decide(&ok_response(OkHttpResponse {
-                headers_to_remove: vec![name.into()],
-                ..Default::default()
-            })),
-            "ok_response.headers_to_remove",
-        );
-    }
-    // A header option without its header has an empty name.
-    assert_malformed(
-        decide(&ok_response(OkHttpResponse {
-            headers: vec![HeaderValueOption {
-                header: None,
-                ..Default::default()
-            }],
+    for name in ["", "bad name", "x-h:", "x\u{e9}", "a\nb", "(x)"] {
+        let request = ok_response(OkHttpResponse {
+            headers: vec![set(name, "v")],
             ..Default::default()
-        })),
-        "is not a header name",
-    );
+        });
+        assert_eq!(refused(decide_with(&request, true)), invalid_500(false));
+        let (status, body, details, _) = refused(decide_with(&request, false));
+        assert_eq!(status, 503);
+        assert_eq!(body, format!("invalid header name: {name}"));
+        assert!(
+            details.starts_with("filter_removed_required_request_headers{invalid_header_name:"),
+            "{details:?}"
+        );
+        assert!(
+            !details.contains(' ') && !details.contains('\n'),
+            "{details:?}"
+        );
+        // A removal that cannot be made is skipped, as native skips it.
+        let removal = ok_response(OkHttpResponse {
+            headers_to_remove: vec![name.into(), "x-gone".into()],
+            ..Default::default()
+        });
+        for validate in [false, true] {
+            assert_eq!(
+                allowed(decide_with(&removal, validate)).headers_to_remove,
+                ["x-gone"]
+            );
+        }
+    }
+    // What native accepts: tab, bytes from 0x80, spaces at either end, a pseudo-header.
+    let fine = ok_response(OkHttpResponse {
+        headers: vec![
+            set("x-tab", "a\tb"),
+            set("x-utf8", "caf\u{e9}"),
+            set("x-spaces", " v  "),
+            set(":path", "/elsewhere"),
+        ],
+        response_headers_to_add: vec![set("x-resp", "caf\u{e9}")],
+        ..Default::default()
+    });
+    assert_eq!(allowed(decide_with(&fine, true)).request_headers.len(), 4);
 }
 
 #[test]
-fn unknown_append_action_is_malformed() {
-    for action in [4, 99, -1] {
-        assert_malformed(
-            decide(&ok_response(OkHttpResponse {
-                headers: vec![option("x-h", "v", None, action)],
-                ..Default::default()
-            })),
-            &format!("unknown append_action {action}"),
+fn validate_mutations_refuses_query_text_that_needs_encoding() {
+    let query = |key: &str, value: &str| {
+        ok_response(OkHttpResponse {
+            query_parameters_to_set: vec![QueryParameter {
+                key: key.into(),
+                value: value.into(),
+            }],
+            ..Default::default()
+        })
+    };
+    for (key, value) in [
+        ("k", "a b"),
+        ("k", "a&b"),
+        ("a#b", "v"),
+        ("k", "%41"),
+        ("k", "~"),
+    ] {
+        assert_eq!(
+            refused(decide_with(&query(key, value), true)),
+            invalid_500(false)
         );
+        // Without it the text goes as it is, as native sends it.
+        assert_eq!(
+            allowed(decide_with(&query(key, value), false)).query_parameters_to_set,
+            [(key.to_owned(), value.to_owned())]
+        );
+    }
+    for (key, value) in [("k", "aZ09*-._"), ("", ""), ("k", "")] {
+        assert_eq!(
+            allowed(decide_with(&query(key, value), true))
+                .query_parameters_to_set
+                .len(),
+            1
+        );
+    }
+}
+
+#[test]
+fn unknown_append_action_overwrites_as_native() {
+    for action in [4, 99, -1] {
+        let allow = allowed(decide(&ok_response(OkHttpResponse {
+            headers: vec![option("x-h", "v", None, action)],
+            ..Default::default()
+        })));
+        assert_eq!(allow.request_headers[0].action, HeaderAction::Set);
     }
 }
 
@@ -605,7 +681,7 @@ fn failure_mode_deny_answers_with_status_on_error() {
                 status: 503,
                 headers: vec![],
                 body: vec![],
-                details: DETAILS_ERROR
+                details: DETAILS_ERROR.into()
             }),
             "{error:?}"
         );
@@ -619,7 +695,7 @@ fn failure_mode_deny_answers_with_status_on_error() {
             status: 503,
             headers: vec![mutation("retry-after", "5", HeaderAction::Set)],
             body: b"busy".to_vec(),
-            details: DETAILS_ERROR,
+            details: DETAILS_ERROR.into(),
         })
     );
     // An error_response without a status takes status_on_error but keeps its headers and body.
@@ -636,7 +712,7 @@ fn failure_mode_deny_answers_with_status_on_error() {
             status: 500,
             headers: vec![mutation("x-e", "1", HeaderAction::Add)],
             body: b"down".to_vec(),
-            details: DETAILS_ERROR,
+            details: DETAILS_ERROR.into(),
         })
     );
 }
@@ -679,7 +755,7 @@ fn decisions_ignore_the_failure_mode() {
         status: 401,
         headers: vec![],
         body: b"no".to_vec(),
-        details: DETAILS_DENIED,
+        details: DETAILS_DENIED.into(),
     };
     for mode in [
         FailureMode::Deny {
@@ -714,18 +790,16 @@ fn end_to_end_verdicts_from_bytes() {
         ..Default::default()
     }
     .encode_to_vec();
-    match Decision::from_check_response(&bytes)
-        .into_verdict(FailureMode::Allow { add_header: true })
-    {
+    match decide_bytes(&bytes).into_verdict(FailureMode::Allow { add_header: true }) {
         // A real denial is never turned into a pass by failure_mode_allow.
         Verdict::Reply(reply) => {
-            assert_eq!((reply.status, reply.details), (401, DETAILS_DENIED));
+            assert_eq!((reply.status, &*reply.details), (401, DETAILS_DENIED));
             assert_eq!(reply.body, b"who are you");
         }
         other => panic!("{other:?}"),
     }
-    match Decision::from_check_response(b"\xff\xff").into_verdict(deny_mode) {
-        Verdict::Reply(reply) => assert_eq!((reply.status, reply.details), (403, DETAILS_ERROR)),
+    match decide_bytes(b"\xff\xff").into_verdict(deny_mode) {
+        Verdict::Reply(reply) => assert_eq!((reply.status, &*reply.details), (403, DETAILS_ERROR)),
         other => panic!("{other:?}"),
     }
 }

@@ -10,7 +10,7 @@
 pub struct Regex(regex_lite::Regex);
 
 impl Regex {
-    fn is_match(&self, text: &str) -> bool {
+    pub fn is_match(&self, text: &str) -> bool {
         self.0.is_match(text)
     }
 }

@@ -151,7 +151,7 @@ pub fn reply(context_id: u32, reply: &LocalReply) {
         .collect();
     let headers = header_map::serialize(&headers);
     if let Err(status) =
-        host::send_local_response(reply.status, reply.details, &reply.body, &headers)
+        host::send_local_response(reply.status, &reply.details, &reply.body, &headers)
     {
         // The request stays held: failing closed beats letting it through unchecked.
         log(

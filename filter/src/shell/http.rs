@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 use super::abi::{Action, Context, HttpContext};
 
@@ -23,7 +24,9 @@ use crate::config::{
     Check, ContextExtensions, FailureMode, GrpcService, HeaderSelection, HttpService, Selection,
     WithRequestBody,
 };
-use crate::decision::{CheckError, Decision, HeaderMutation, LocalReply, Verdict, DETAILS_ERROR};
+use crate::decision::{
+    Answer, CheckError, Decision, HeaderMutation, LocalReply, Verdict, DETAILS_ERROR,
+};
 use crate::proto::response::Metadata;
 use crate::proto::structpb;
 use crate::proto::{AUTHORIZATION_SERVICE, CHECK_METHOD};
@@ -133,10 +136,6 @@ impl ExtAuthz {
         let failure_mode = self.plugin.config.failure_mode;
         match decision {
             Decision::Allow(allow) => {
-                if !allow.dynamic_metadata.is_empty() {
-                    self.passthrough.extend_from_slice(&allow.dynamic_metadata);
-                    self.publish_dynamic_metadata();
-                }
                 let response_headers = apply::allow(self.context_id, allow);
                 self.response_headers.extend(response_headers);
             }
@@ -160,17 +159,36 @@ impl ExtAuthz {
         None
     }
 
-    /// Makes the servers' `dynamic_metadata` so far readable after this filter. A wasm filter
-    /// cannot write the stream's dynamic metadata; it writes filter state instead, as JSON text,
-    /// under `wasm.ext_authz.dynamic_metadata` (see the README).
-    fn publish_dynamic_metadata(&self) {
-        let Some(object) = structpb::decode_struct(&self.passthrough) else {
+    /// A gRPC answer's `dynamic_metadata`: passed on to later steps when it allows, and, unless
+    /// `enable_dynamic_metadata_ingestion` is false, made readable after this filter whatever
+    /// the answer, as native sets it. A wasm filter cannot write the stream's dynamic metadata;
+    /// it writes filter state instead, as JSON text, under `wasm.ext_authz.dynamic_metadata`
+    /// (see the README).
+    fn take_dynamic_metadata(&mut self, decision: &Decision, metadata: &[u8], elapsed: Duration) {
+        let allowed = matches!(decision, Decision::Allow(_));
+        if allowed {
+            self.passthrough.extend_from_slice(metadata);
+        }
+        if !self.plugin.config.dynamic_metadata_ingestion {
+            return;
+        }
+        // What the steps so far handed on, with this answer's over it.
+        let mut merged = self.passthrough.clone();
+        if !allowed {
+            merged.extend_from_slice(metadata);
+        }
+        let Some(mut object) = structpb::decode_struct(&merged) else {
             return apply::log(
                 self.context_id,
                 LogLevel::Warn,
                 "dynamic_metadata is not a Struct; not handed on",
             );
         };
+        if allowed {
+            // As native: how long the allowing check took, in milliseconds.
+            let millis = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+            object.insert("ext_authz_duration".to_owned(), millis.into());
+        }
         let json = serde_json::Value::Object(object).to_string();
         if let Err(status) = host::set_property(DYNAMIC_METADATA_PROPERTY, json.as_bytes()) {
             apply::log(
@@ -196,11 +214,19 @@ impl ExtAuthz {
     /// A remote step answered: decide it, then run the rest of the chain with the request as the
     /// step left it. Resumes the request when the chain has allowed.
     fn answered(&mut self, decision: Decision) {
+        self.answered_with_metadata(decision, Vec::new());
+    }
+
+    /// As [`Self::answered`], for a gRPC answer with its `dynamic_metadata`.
+    fn answered_with_metadata(&mut self, decision: Decision, dynamic_metadata: Vec<u8>) {
         self.call = None;
         let elapsed = host::now()
             .unwrap_or_default()
             .saturating_sub(self.call_started);
         self.plugin.stats.record_latency(elapsed);
+        if !dynamic_metadata.is_empty() {
+            self.take_dynamic_metadata(&decision, &dynamic_metadata, elapsed);
+        }
         let action = match self.step_decided(decision) {
             Some(action) => action,
             None => self.run_again(),
@@ -367,12 +393,18 @@ impl ExtAuthz {
     fn decide(&mut self, decision: Decision) -> Action {
         let failure_mode = self.plugin.config.failure_mode;
         self.plugin.stats.record(&decision, failure_mode);
-        if let Decision::Error(error) = &decision {
-            apply::log(
+        match &decision {
+            Decision::Error(error) => apply::log(
                 self.context_id,
                 LogLevel::Warn,
                 &format!("check failed: {error}"),
-            );
+            ),
+            Decision::Invalid(invalid) => apply::log(
+                self.context_id,
+                LogLevel::Warn,
+                &format!("the auth server's answer is refused: {}", invalid.why),
+            ),
+            _ => {}
         }
         self.finish();
         match decision.into_verdict(failure_mode) {
@@ -467,7 +499,10 @@ impl Context for ExtAuthz {
             })
         } else {
             match host::grpc_response(response_size) {
-                Ok(bytes) => Decision::from_check_response(&bytes),
+                Ok(bytes) => {
+                    let answer = Answer::from_check_response(&bytes, &self.plugin.config.mutations);
+                    return self.answered_with_metadata(answer.decision, answer.dynamic_metadata);
+                }
                 Err(status) => Decision::Error(CheckError::Malformed(format!(
                     "cannot read the response (host status {status})"
                 ))),
@@ -525,7 +560,7 @@ impl HttpContext for ExtAuthz {
                     status: PAYLOAD_TOO_LARGE,
                     headers: Vec::new(),
                     body: b"Payload Too Large".to_vec(),
-                    details: DETAILS_PAYLOAD_TOO_LARGE,
+                    details: DETAILS_PAYLOAD_TOO_LARGE.into(),
                 },
             );
             return Action::Pause;

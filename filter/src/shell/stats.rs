@@ -53,6 +53,12 @@ impl Stats {
         match decision {
             Decision::Allow(_) => host::increment(self.ok),
             Decision::Deny(_) => host::increment(self.denied),
+            Decision::Invalid(invalid) => {
+                if invalid.denied {
+                    host::increment(self.denied);
+                }
+                host::increment(self.invalid);
+            }
             Decision::Error(error) => {
                 host::increment(self.error);
                 if matches!(error, CheckError::Malformed(_)) {
