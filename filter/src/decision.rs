@@ -155,6 +155,15 @@ pub enum Verdict {
     Reply(LocalReply),
 }
 
+impl LocalReply {
+    /// `max_denied_response_body_bytes`: cuts the body to `max` bytes; 0 leaves it whole.
+    pub fn truncate_body(&mut self, max: u32) {
+        if max > 0 {
+            self.body.truncate(max as usize);
+        }
+    }
+}
+
 impl Answer {
     /// Decodes a CheckResponse and checks its changes against `policy`. An undecodable or
     /// invalid answer is an error or [`Decision::Invalid`], never a panic.

@@ -56,6 +56,8 @@ pub struct Listener {
     pub transport_socket: Option<Value>,
     /// The connection manager's `use_remote_address`: Envoy's default, false, unless set.
     pub use_remote_address: bool,
+    /// Routes tried before the listener's own catch-all one.
+    pub routes_before: Vec<Value>,
 }
 
 impl Listener {
@@ -67,7 +69,14 @@ impl Listener {
             route_metadata: None,
             transport_socket: None,
             use_remote_address: false,
+            routes_before: Vec::new(),
         }
+    }
+
+    /// Tries `route` (an Envoy route, to the `backend` cluster say) before the catch-all one.
+    pub fn route_before(mut self, route: Value) -> Self {
+        self.routes_before.push(route);
+        self
     }
 
     /// Sets `use_remote_address: true` on the connection manager, as at an edge proxy: the
@@ -285,7 +294,7 @@ pub fn bootstrap_with_clusters(
                 "route_config": {"virtual_hosts": [{
                     "name": "all",
                     "domains": ["*"],
-                    "routes": [route(l)]
+                    "routes": l.routes_before.iter().cloned().chain([route(l)]).collect::<Vec<_>>()
                 }]},
                 "http_filters": filters
             });

@@ -27,6 +27,10 @@ fn harness() -> &'static Harness {
         let mut selected = up.clone();
         selected["allowed_headers"] = json!({"patterns": [{"prefix": "x-"}, {"exact": ":path"}, {"safe_regex": {"regex": "user-.*"}}]});
         selected["disallowed_headers"] = json!({"patterns": [{"exact": "x-secret"}, {"prefix": "X-Internal", "ignore_case": true}]});
+        let mut clearing = up.clone();
+        clearing["clear_route_cache"] = json!(true);
+        let mut truncating = up.clone();
+        truncating["max_denied_response_body_bytes"] = json!(4);
         let mut no_ingestion = up.clone();
         no_ingestion["enable_dynamic_metadata_ingestion"] = json!(false);
         let mut trusting_xff = up.clone();
@@ -76,6 +80,14 @@ fn harness() -> &'static Harness {
             Listener::new("native_edge", vec![native_ext_authz(&up)]).use_remote_address(),
             Listener::new("wasm_trusting_xff", vec![wasm_filter(&trusting_xff)]),
             Listener::new("wasm_no_ingestion", vec![wasm_filter(&no_ingestion)]),
+            Listener::new("wasm_routes", vec![wasm_filter(&up)]).route_before(by_header()),
+            Listener::new("native_routes", vec![native_ext_authz(&up)]).route_before(by_header()),
+            Listener::new("native_routes_cleared", vec![native_ext_authz(&clearing)])
+                .route_before(by_header()),
+            Listener::new("wasm_routes_cleared", vec![wasm_filter(&clearing)])
+                .route_before(by_header()),
+            Listener::new("wasm_truncating", vec![wasm_filter(&truncating)]),
+            Listener::new("native_truncating", vec![native_ext_authz(&truncating)]),
             Listener::new("native_no_ingestion", vec![native_ext_authz(&no_ingestion)]),
             Listener::new("wasm_allow_on_error", vec![wasm_filter(&allow_on_error)]),
             Listener::new(
@@ -624,4 +636,79 @@ fn dynamic_metadata_is_left_for_logs_as_native_leaves_it() {
             assert_eq!(metadata_left_for_logs(wasm, answer), expected, "{wasm}");
         }
     }
+}
+
+/// `max_denied_response_body_bytes`: a denial's body is cut; an allowed request's is not touched.
+#[test]
+fn denied_bodies_are_cut_as_native_cuts_them() {
+    let (response, _) = assert_same(
+        "truncated-denial",
+        ("native_truncating", "wasm_truncating"),
+        Request::get("/t"),
+        AuthAction::respond(deny(401, vec![set_header("x-why", "1")], "0123456789")),
+    );
+    assert_eq!(
+        (response.status, response.body_text().as_str()),
+        (401, "0123")
+    );
+    let (response, _) = assert_same(
+        "short-denial",
+        ("native_truncating", "wasm_truncating"),
+        Request::get("/t"),
+        AuthAction::respond(deny(403, Vec::new(), "no")),
+    );
+    assert_eq!(response.body_text(), "no");
+}
+
+/// A route taken by requests with `x-route: b`; it marks them `x-picked: by_header` upstream.
+fn by_header() -> Value {
+    json!({
+        "match": {"prefix": "/", "headers": [{"name": "x-route", "string_match": {"exact": "b"}}]},
+        "route": {"cluster": "backend", "timeout": "10s"},
+        "request_headers_to_add": [{"header": {"key": "x-picked", "value": "by_header"}}]
+    })
+}
+
+/// Which route a request took, after the server's changes to it.
+fn route_taken(listener: &str, answer: CheckResponse, request: Request) -> Option<String> {
+    let h = harness();
+    let case = h.case(&format!("route-{listener}"));
+    h.auth.respond(&case, AuthAction::respond(answer));
+    assert_eq!(h.send(listener, &request.case(&case)).status, 200);
+    let upstream = h.backend.requests(&case);
+    assert_eq!(upstream.len(), 1);
+    upstream[0].header("x-picked")
+}
+
+/// The route is picked before the check. Envoy picks it again after every request header change
+/// a wasm filter makes, so this filter behaves as native with `clear_route_cache: true`. Native
+/// with it unset keeps the first route: the one difference left, in the README.
+#[test]
+fn the_route_after_the_servers_changes() {
+    let sets_route = allow_with(OkHttpResponse {
+        headers: vec![set_header("x-route", "b")],
+        ..Default::default()
+    });
+    let removes_route = allow_with(OkHttpResponse {
+        headers_to_remove: vec!["x-route".into()],
+        ..Default::default()
+    });
+    let routes = |listener: &str| {
+        (
+            route_taken(listener, sets_route.clone(), Request::get("/r")),
+            route_taken(
+                listener,
+                removes_route.clone(),
+                Request::get("/r").header("x-route", "b"),
+            ),
+        )
+    };
+    let picked_again = (Some("by_header".to_owned()), None);
+    assert_eq!(routes("native_routes_cleared"), picked_again);
+    assert_eq!(routes("wasm_routes_cleared"), picked_again);
+    assert_eq!(routes("wasm_routes"), picked_again);
+    assert_eq!(
+        routes("native_routes"),
+        (None, Some("by_header".to_owned()))
+    );
 }

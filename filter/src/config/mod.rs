@@ -53,6 +53,8 @@ pub struct Config {
     pub mutations: MutationPolicy,
     /// `enable_dynamic_metadata_ingestion`: hand the servers' `dynamic_metadata` on (default).
     pub dynamic_metadata_ingestion: bool,
+    /// `max_denied_response_body_bytes`: a denial's body is cut to this; 0, not at all.
+    pub max_denied_response_body_bytes: u32,
 }
 
 /// Metadata sent to the auth server.
@@ -343,6 +345,37 @@ impl Config {
                 "a namespace must not be empty",
             ));
         }
+        let refuse_true = |set: bool, field: &str, why: &str| {
+            if set {
+                Err(ConfigError::new(
+                    field,
+                    format!("true is not supported: {why}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        if raw.clear_route_cache == Some(false) {
+            return Err(ConfigError::new(
+                "clear_route_cache",
+                "false is not supported: Envoy picks the route again after every request header change a wasm filter makes, as native does with true",
+            ));
+        }
+        refuse_true(
+            raw.enforce_response_header_limits,
+            "enforce_response_header_limits",
+            "a wasm filter cannot read the connection manager's header limits",
+        )?;
+        refuse_true(
+            raw.shadow_mode,
+            "shadow_mode",
+            "native records its shadow decision in a filter state object a wasm filter cannot create",
+        )?;
+        refuse_true(
+            raw.emit_client_span == Some(true),
+            "emit_client_span",
+            "Envoy gives a wasm filter's calls no client span (false, or unset, is what this filter does)",
+        )?;
         if raw.include_peer_certificate {
             return Err(ConfigError::new(
                 "include_peer_certificate",
@@ -362,6 +395,7 @@ impl Config {
                     .transpose()?,
             },
             dynamic_metadata_ingestion: raw.enable_dynamic_metadata_ingestion.unwrap_or(true),
+            max_denied_response_body_bytes: raw.max_denied_response_body_bytes,
             metadata,
             headers,
             service: top.service,

@@ -99,6 +99,22 @@ pub struct RawConfig {
     /// Hand the server's `dynamic_metadata` on (as filter state). Default true.
     #[serde(default, alias = "enableDynamicMetadataIngestion")]
     pub enable_dynamic_metadata_ingestion: Option<bool>,
+    /// Only `true` (or unset) is accepted: Envoy picks the route again after every request header
+    /// change a wasm filter makes.
+    #[serde(default, alias = "clearRouteCache")]
+    pub clear_route_cache: Option<bool>,
+    /// The most bytes of a denial's body sent to the client; 0, all of it.
+    #[serde(default, alias = "maxDeniedResponseBodyBytes")]
+    pub max_denied_response_body_bytes: u32,
+    /// Only `false` is accepted: a wasm filter cannot read the connection manager's limits.
+    #[serde(default, alias = "enforceResponseHeaderLimits")]
+    pub enforce_response_header_limits: bool,
+    /// Only `false` is accepted: native's shadow decision is a filter state object of its own.
+    #[serde(default, alias = "shadowMode")]
+    pub shadow_mode: bool,
+    /// Only `false` (or unset) is accepted: the host's calls carry no client span.
+    #[serde(default, alias = "emitClientSpan")]
+    pub emit_client_span: Option<bool>,
     /// Only `false` is accepted: a wasm filter cannot read the peer certificate's PEM.
     #[serde(default, alias = "includePeerCertificate")]
     pub include_peer_certificate: bool,
@@ -202,10 +218,6 @@ pub struct RawMetadata {
 
 /// Native ExtAuthz fields that this filter refuses, and why. Keys in snake_case.
 const REFUSED_FIELDS: &[(&str, &str)] = &[
-    (
-        "clear_route_cache",
-        "is not supported: a wasm filter cannot clear the route cache",
-    ),
     (
         "filter_metadata",
         "is not supported: native hands it on only inside its ExtAuthzLoggingInfo filter state object, which a wasm filter cannot create (metadata for the server goes in metadata_context)",

@@ -133,6 +133,7 @@ fn issue_config_parses_to_the_expected_config() {
         include_forwarded_source_address: false,
         mutations: Default::default(),
         dynamic_metadata_ingestion: true,
+        max_denied_response_body_bytes: 0,
     };
     assert_eq!(config, expected);
 
@@ -496,10 +497,11 @@ fn refused_native_fields_name_their_reason() {
         "name one of grpc_service, http_service and steps",
     );
     assert_refused(
-        &with_top(r#""clearRouteCache": true"#),
+        &with_top(r#""clearRouteCache": false"#),
         "clear_route_cache",
-        "route cache",
+        "picks the route again",
     );
+    assert!(Config::parse(with_top(r#""clear_route_cache": true"#).as_bytes()).is_ok());
     // Refused even when set to its default: the user asked for something not honoured.
     // The peer certificate's PEM cannot be had: asking for it is refused, leaving it off is fine.
     assert_refused(
@@ -508,11 +510,49 @@ fn refused_native_fields_name_their_reason() {
         "PEM",
     );
     assert!(Config::parse(with_top(r#""include_peer_certificate": false"#).as_bytes()).is_ok());
+    // The same for the fields native added in 1.36 to 1.40 that a wasm filter cannot honour.
+    for (field, camel, reason) in [
+        (
+            "enforce_response_header_limits",
+            "enforceResponseHeaderLimits",
+            "header limits",
+        ),
+        ("shadow_mode", "shadowMode", "filter state object"),
+        ("emit_client_span", "emitClientSpan", "no client span"),
+    ] {
+        assert_refused(&with_top(&format!(r#""{field}": true"#)), field, reason);
+        assert_refused(&with_top(&format!(r#""{camel}": true"#)), field, reason);
+        assert!(Config::parse(with_top(&format!(r#""{field}": false"#)).as_bytes()).is_ok());
+    }
+    for (field, reason) in [
+        ("filter_metadata", "ExtAuthzLoggingInfo"),
+        ("emit_filter_state_stats", "ExtAuthzLoggingInfo"),
+    ] {
+        assert_refused(&with_top(&format!(r#""{field}": {{}}"#)), field, reason);
+    }
+    let cut = Config::parse(with_top(r#""max_denied_response_body_bytes": 4"#).as_bytes()).unwrap();
+    assert_eq!(cut.max_denied_response_body_bytes, 4);
+    let mutations = Config::parse(
+        with_top(
+            r#""validate_mutations": true, "enable_dynamic_metadata_ingestion": false,
+               "decoder_header_mutation_rules": {"disallow_all": true, "allowExpression": {"regex": "x-.*"}}"#,
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert!(mutations.mutations.validate && !mutations.dynamic_metadata_ingestion);
+    let rules = mutations.mutations.rules.unwrap();
+    assert!(rules.disallow_all && rules.allow_expression.is_some());
+    assert_refused(
+        &with_top(r#""decoder_header_mutation_rules": {"disallow_expression": {"regex": "("}}"#),
+        "decoder_header_mutation_rules.disallow_expression.regex",
+        "not a valid regex",
+    );
     // Refused before a missing grpc_service is reported: the more specific reason wins.
     assert_refused(
-        r#"{"clear_route_cache": true}"#,
-        "clear_route_cache",
-        "route cache",
+        r#"{"bootstrap_metadata_labels_key": "x"}"#,
+        "bootstrap_metadata_labels_key",
+        "bootstrap labels",
     );
 }
 

@@ -407,13 +407,17 @@ impl ExtAuthz {
             _ => {}
         }
         self.finish();
+        let denied = matches!(decision, Decision::Deny(_));
         match decision.into_verdict(failure_mode) {
             Verdict::Continue(allow) => {
                 let response_headers = apply::allow(self.context_id, allow);
                 self.response_headers.extend(response_headers);
                 Action::Continue
             }
-            Verdict::Reply(reply) => {
+            Verdict::Reply(mut reply) => {
+                if denied {
+                    reply.truncate_body(self.plugin.config.max_denied_response_body_bytes);
+                }
                 apply::reply(self.context_id, &reply);
                 Action::Pause
             }

@@ -53,9 +53,15 @@ pub const BAD: &[Bad] = &[
     ),
     bad(
         "native field the filter refuses",
-        r#"{"grpc_service": {"envoy_grpc": {"cluster_name": "a"}}, "clear_route_cache": true}"#,
-        "clear_route_cache",
+        r#"{"grpc_service": {"envoy_grpc": {"cluster_name": "a"}}, "filter_enabled": {}}"#,
+        "filter_enabled",
         true,
+    ),
+    bad(
+        "native setting the filter cannot honour",
+        r#"{"grpc_service": {"envoy_grpc": {"cluster_name": "a"}}, "clear_route_cache": false}"#,
+        "clear_route_cache",
+        false,
     ),
     bad(
         "google_grpc",
