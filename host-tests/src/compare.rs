@@ -117,3 +117,20 @@ fn normalize_port(peer: &mut Peer) {
         }
     }
 }
+
+/// Asserts that in every named run the wasm view equals the native one, listing every
+/// difference at once rather than stopping at the first.
+pub fn assert_runs_match<T: PartialEq + std::fmt::Debug>(runs: Vec<(String, T, T)>) {
+    let differences: Vec<String> = runs
+        .iter()
+        .filter(|(_, native, wasm)| wasm != native)
+        .map(|(name, native, wasm)| format!("{name}:\n{}", difference(wasm, native)))
+        .collect();
+    assert!(
+        differences.is_empty(),
+        "{} of {} runs differ, wasm (left) and native (right):\n{}",
+        differences.len(),
+        runs.len(),
+        differences.join("\n\n")
+    );
+}

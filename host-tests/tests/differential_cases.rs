@@ -491,26 +491,17 @@ fn every_named_case_matches_native() {
         }
         runs.push((name, seen));
     }
-    let mut differences = Vec::new();
-    for (name, seen) in runs {
-        let views: Vec<_> = seen
-            .into_iter()
-            .map(|(case, response, upstream, checks)| {
+    let runs = runs
+        .into_iter()
+        .map(|(name, seen)| {
+            let mut views = seen.into_iter().map(|(case, response, upstream, checks)| {
                 let details: Vec<String> =
                     h.access_log(&case, 1).into_iter().map(|l| l.1).collect();
                 (response, upstream, details, checks)
-            })
-            .collect();
-        if views[1] != views[0] {
-            differences.push(format!(
-                "{name}:\n{}",
-                compare::difference(&views[1], &views[0])
-            ));
-        }
-    }
-    assert!(
-        differences.is_empty(),
-        "wasm (left) and native (right) differ:\n{}",
-        differences.join("\n\n")
-    );
+            });
+            let (native, wasm) = (views.next(), views.next());
+            (name.to_owned(), native, wasm)
+        })
+        .collect();
+    compare::assert_runs_match(runs);
 }

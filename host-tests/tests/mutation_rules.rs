@@ -184,29 +184,19 @@ fn every_rule_set_answers_as_native() {
             runs.push((format!("{rules}: {answer_name}"), seen));
         }
     }
-    let mut differences = Vec::new();
-    for (name, seen) in runs {
-        let views: Vec<_> = seen
-            .into_iter()
-            .map(|(case, response, upstream)| {
+    let runs = runs
+        .into_iter()
+        .map(|(name, seen)| {
+            let mut views = seen.into_iter().map(|(case, response, upstream)| {
                 let details: Vec<String> =
                     h.access_log(&case, 1).into_iter().map(|l| l.1).collect();
                 (response, upstream, details)
-            })
-            .collect();
-        if views[1] != views[0] {
-            differences.push(format!(
-                "{name}:\n{}",
-                compare::difference(&views[1], &views[0])
-            ));
-        }
-    }
-    assert!(
-        differences.is_empty(),
-        "{} differences, wasm (left) and native (right):\n{}",
-        differences.len(),
-        differences.join("\n\n")
-    );
+            });
+            let (native, wasm) = (views.next(), views.next());
+            (name, native, wasm)
+        })
+        .collect();
+    compare::assert_runs_match(runs);
 }
 
 /// What the wasm filter refused counts in `invalid`, and a refused denial in `denied` too.
