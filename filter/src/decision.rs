@@ -263,27 +263,23 @@ fn allow(ok: response::OkHttpResponse) -> Allow {
 /// Checks an answer's changes as native does, with `validate_mutations` and
 /// `decoder_header_mutation_rules`; what no rule covers, it checks as Envoy would after the filter.
 fn review(decision: Decision, policy: &MutationPolicy) -> Decision {
-    let checked = match decision {
-        Decision::Allow(allow) => review_allow(allow, policy).map(Decision::Allow),
-        Decision::Deny(reply) => match first_invalid(&reply.headers) {
-            Some(why) => Err(invalid(why, true)),
-            None => Ok(Decision::Deny(reply)),
-        },
-        Decision::Error(CheckError::ErrorResponse {
-            status,
-            headers,
-            body,
-        }) => match first_invalid(&headers) {
-            Some(why) => Err(invalid(why, false)),
-            None => Ok(Decision::Error(CheckError::ErrorResponse {
-                status,
-                headers,
-                body,
-            })),
-        },
-        other => Ok(other),
+    // A reply's headers are checked whatever the policy (see `review_allow` for why).
+    let reply_headers = match &decision {
+        Decision::Deny(reply) => first_invalid(&reply.headers).map(|why| (why, true)),
+        Decision::Error(CheckError::ErrorResponse { headers, .. }) => {
+            first_invalid(headers).map(|why| (why, false))
+        }
+        _ => None,
     };
-    checked.unwrap_or_else(Decision::Invalid)
+    if let Some((why, denied)) = reply_headers {
+        return Decision::Invalid(invalid(why, denied));
+    }
+    match decision {
+        Decision::Allow(allow) => {
+            review_allow(allow, policy).map_or_else(Decision::Invalid, Decision::Allow)
+        }
+        other => other,
+    }
 }
 
 fn review_allow(mut allow: Allow, policy: &MutationPolicy) -> Result<Allow, Invalid> {
