@@ -332,16 +332,7 @@ fn review_allow(mut allow: Allow, policy: &MutationPolicy) -> Result<Allow, Inva
     }
     // Without validate_mutations native makes the change, and Envoy then refuses the request
     // before the upstream: the same reply here, without putting the bytes into the request.
-    if let Some(mutation) = allow
-        .request_headers
-        .iter()
-        .find(|m| !is_header_name(m.name.as_bytes()) || !is_header_value(&m.value))
-    {
-        let reason = if is_header_name(mutation.name.as_bytes()) {
-            format!("invalid header value for: {}", mutation.name)
-        } else {
-            format!("invalid header name: {}", mutation.name)
-        };
+    if let Some(reason) = first_invalid(&allow.request_headers) {
         let details = format!(
             "filter_removed_required_request_headers{{{}}}",
             reason.replace(|c: char| c.is_ascii_whitespace(), "_")
@@ -365,13 +356,14 @@ fn review_allow(mut allow: Allow, policy: &MutationPolicy) -> Result<Allow, Inva
     Ok(allow)
 }
 
-/// What is wrong with the first header change that is not a valid header, if any.
+/// What is wrong with the first header change that is not a valid header, if any, in Envoy's
+/// words: `invalid header name: <name>` or `invalid header value for: <name>`.
 fn first_invalid(headers: &[HeaderMutation]) -> Option<String> {
     headers.iter().find_map(|m| {
         if !is_header_name(m.name.as_bytes()) {
-            Some(format!("{:?} is not a header name", m.name))
+            Some(format!("invalid header name: {}", m.name))
         } else if !is_header_value(&m.value) {
-            Some(format!("the value of {:?} holds a control byte", m.name))
+            Some(format!("invalid header value for: {}", m.name))
         } else {
             None
         }
