@@ -105,15 +105,24 @@ pub struct LocalReply {
     pub details: Cow<'static, str>,
 }
 
-/// Why no decision was had. Each maps to the failure mode in [`Decision::into_verdict`].
+/// Why no decision was had: one cause each, mapped to the failure mode in
+/// [`Decision::into_verdict`] and to its counters in [`crate::stats::Stats::record`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckError {
+    /// The host could not hand over what the check needs (the request's headers or body, the
+    /// answer's bytes): `status` is the host's, or `None` when what it handed over is malformed.
+    HostRead {
+        what: &'static str,
+        status: Option<u32>,
+    },
     /// The host refused to start the call (an unknown cluster, say), with its status.
     Dispatch(u32),
     /// The call ended with a non-zero gRPC status: unreachable, reset, timed out, unimplemented.
     Grpc { status: u32, message: String },
-    /// The answer could not be decoded, or asked for something invalid.
-    Malformed(String),
+    /// The HTTP call ended without an answer: unreachable, reset, timed out.
+    HttpCall,
+    /// The answer could not be read: not a CheckResponse, or a status that is no HTTP status.
+    Undecodable(String),
     /// The chain's deadline (`timeout` of `steps`) passed before this step could start.
     DeadlineExceeded,
     /// The HTTP auth server answered with a 5xx status: its own failure, as native reads it.
@@ -132,9 +141,15 @@ pub enum CheckError {
 impl std::fmt::Display for CheckError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Dispatch(status) => write!(f, "the host refused the gRPC call (status {status})"),
+            Self::HostRead {
+                what,
+                status: Some(status),
+            } => write!(f, "cannot read {what} (host status {status})"),
+            Self::HostRead { what, status: None } => write!(f, "the host's {what} is malformed"),
+            Self::Dispatch(status) => write!(f, "the host refused the call (status {status})"),
             Self::Grpc { status, message } => write!(f, "gRPC status {status}: {message}"),
-            Self::Malformed(why) => write!(f, "malformed CheckResponse: {why}"),
+            Self::HttpCall => write!(f, "the HTTP call to the auth server got no answer"),
+            Self::Undecodable(why) => write!(f, "the auth server's answer cannot be read: {why}"),
             Self::DeadlineExceeded => write!(f, "the steps' deadline passed"),
             Self::ServerError(status) => write!(f, "the HTTP auth server answered {status}"),
             Self::BodyNotDelivered => write!(
@@ -165,26 +180,36 @@ impl LocalReply {
 }
 
 impl Answer {
-    /// Decodes a CheckResponse and checks its changes against `policy`. An undecodable or
-    /// invalid answer is an error or [`Decision::Invalid`], never a panic.
-    pub fn from_check_response(bytes: &[u8], policy: &MutationPolicy) -> Self {
+    /// No decision could be had, and no metadata comes with that.
+    pub fn error(error: CheckError) -> Self {
+        Self {
+            decision: Decision::Error(error),
+            dynamic_metadata: Vec::new(),
+        }
+    }
+
+    /// Decodes a CheckResponse; its changes are not reviewed yet (see [`review`]). An
+    /// undecodable answer is an error, never a panic.
+    pub fn decode(bytes: &[u8]) -> Self {
         match CheckResponse::decode(bytes) {
             Ok(response) => {
                 let dynamic_metadata = response.dynamic_metadata.clone();
-                let decision = match Decision::from_response(response) {
-                    Ok(decision) => review(decision, policy),
-                    Err(why) => Decision::Error(CheckError::Malformed(why)),
-                };
+                let decision = Decision::from_response(response)
+                    .unwrap_or_else(|why| Decision::Error(CheckError::Undecodable(why)));
                 Self {
                     decision,
                     dynamic_metadata,
                 }
             }
-            Err(e) => Self {
-                decision: Decision::Error(CheckError::Malformed(e.to_string())),
-                dynamic_metadata: Vec::new(),
-            },
+            Err(e) => Self::error(CheckError::Undecodable(e.to_string())),
         }
+    }
+
+    /// Decodes a CheckResponse and reviews its changes against `policy`.
+    pub fn from_check_response(bytes: &[u8], policy: &MutationPolicy) -> Self {
+        let mut answer = Self::decode(bytes);
+        answer.decision = review(answer.decision, policy);
+        answer
     }
 }
 
@@ -262,7 +287,8 @@ fn allow(ok: response::OkHttpResponse) -> Allow {
 
 /// Checks an answer's changes as native does, with `validate_mutations` and
 /// `decoder_header_mutation_rules`; what no rule covers, it checks as Envoy would after the filter.
-fn review(decision: Decision, policy: &MutationPolicy) -> Decision {
+/// Every answer, gRPC or HTTP, goes through here.
+pub fn review(decision: Decision, policy: &MutationPolicy) -> Decision {
     // A reply's headers are checked whatever the policy (see `review_allow` for why).
     let reply_headers = match &decision {
         Decision::Deny(reply) => first_invalid(&reply.headers).map(|why| (why, true)),

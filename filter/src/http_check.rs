@@ -71,8 +71,12 @@ pub fn decision(service: &HttpService, headers: &[(&[u8], &[u8])], body: Vec<u8>
         .find(|(k, _)| *k == b":status")
         .and_then(|(_, v)| std::str::from_utf8(v).ok())
         .and_then(|v| v.parse::<u16>().ok());
+    if headers.is_empty() {
+        // How the host reports a call that failed (reset, timeout, no such cluster).
+        return Decision::Error(CheckError::HttpCall);
+    }
     let Some(status) = status.filter(|s| (100..=599).contains(s)) else {
-        return Decision::Error(CheckError::Malformed(
+        return Decision::Error(CheckError::Undecodable(
             "the HTTP auth server's answer has no valid :status".into(),
         ));
     };
@@ -140,7 +144,7 @@ pub fn decision(service: &HttpService, headers: &[(&[u8], &[u8])], body: Vec<u8>
             })
         })
     };
-    result.unwrap_or_else(|why| Decision::Error(CheckError::Malformed(why)))
+    result.unwrap_or_else(|why| Decision::Error(CheckError::Undecodable(why)))
 }
 
 fn mutation(name: &str, value: &[u8], action: HeaderAction) -> Result<HeaderMutation, String> {

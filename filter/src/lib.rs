@@ -5,6 +5,8 @@
 //! lets it through with the server's changes or answers the client itself.
 //!
 //! The crate is a pure core, built and tested on the host, and a thin proxy-wasm shell:
+//! - [`stream`]: one request's whole life, generic over the [`host::Host`] trait;
+//! - [`plugin`]: what a plugin's requests share; [`stats`]: its metrics;
 //! - [`config`]: the plugin configuration, parsed and validated once;
 //! - [`check_request`]: a request's attributes to CheckRequest bytes;
 //! - [`decision`]: CheckResponse bytes to a [`decision::Decision`], and the failure mode to a
@@ -13,19 +15,25 @@
 //! - [`route`]: which settings a request gets;
 //! - [`query`]: query parameter rewriting; [`header_map`]: the ABI's map format;
 //! - [`body_watch`]: the bound on waiting for body callbacks that may never come;
-//! - `shell` (wasm32 only): the root and HTTP contexts and the host calls.
+//! - [`mock_host`] (tests only): a [`host::Host`] to run the stream on without a VM;
+//! - `shell` (wasm32 only): the ABI's entry points, the `Host` on proxy-wasm, and the contexts.
 
 pub mod body_watch;
-pub mod chain;
 pub mod check_request;
 pub mod config;
 pub mod decision;
 pub mod header_map;
+pub mod host;
 pub mod http_check;
+#[cfg(test)]
+pub mod mock_host;
 pub mod mutation_rules;
+pub mod plugin;
 pub mod proto;
 pub mod query;
 pub mod route;
+pub mod stats;
+pub mod stream;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -171,7 +171,7 @@ pub struct GrpcService {
     pub initial_metadata: Vec<(String, String)>,
     /// `envoy.config.core.v3.GrpcService` serialized, the form `dispatch_grpc_call` takes so that
     /// `authority` and Istio cluster names such as `outbound|9000||authz.ns.svc.cluster.local` work.
-    pub target: String,
+    pub target: Vec<u8>,
 }
 
 /// What happens when the check cannot be made or its answer cannot be read.
@@ -497,7 +497,7 @@ pub(crate) fn grpc_service(
         }
         initial_metadata.push((header.key.to_ascii_lowercase(), header.value));
     }
-    let target = grpc_service_target(field, &envoy_grpc.cluster_name, &envoy_grpc.authority)?;
+    let target = grpc_service_target(&envoy_grpc.cluster_name, &envoy_grpc.authority);
     Ok(GrpcService {
         cluster_name: envoy_grpc.cluster_name,
         authority: envoy_grpc.authority,
@@ -605,32 +605,14 @@ pub fn json_schema() -> schemars::Schema {
 }
 
 /// Serializes `GrpcService { envoy_grpc { cluster_name, authority } }`.
-///
-/// The SDK's `dispatch_grpc_call` takes the target as `&str`, so the bytes must be UTF-8. They are
-/// whenever every length prefix is one byte (below 128), which bounds the two names together.
-fn grpc_service_target(
-    field: &str,
-    cluster_name: &str,
-    authority: &str,
-) -> Result<String, ConfigError> {
+fn grpc_service_target(cluster_name: &str, authority: &str) -> Vec<u8> {
     let mut envoy_grpc = Vec::new();
     wire::bytes_field(&mut envoy_grpc, 1, cluster_name.as_bytes());
     wire::bytes_field(&mut envoy_grpc, 2, authority.as_bytes());
     let mut service = Vec::new();
     wire::bytes_field(&mut service, 1, &envoy_grpc);
-    String::from_utf8(service).map_err(|_| {
-        ConfigError::new(
-            format!("{field}.envoy_grpc"),
-            format!(
-                "cluster_name and authority together are {} bytes; at most {MAX_TARGET_NAMES} fit",
-                cluster_name.len() + authority.len()
-            ),
-        )
-    })
+    service
 }
-
-/// The longest `cluster_name` plus `authority` whose serialized GrpcService is valid UTF-8.
-pub const MAX_TARGET_NAMES: usize = 123;
 
 /// An HTTP header name: RFC 7230 token characters.
 pub fn is_header_name(name: &[u8]) -> bool {

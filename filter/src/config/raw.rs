@@ -172,14 +172,10 @@ pub struct RawGrpcService {
 pub struct RawEnvoyGrpc {
     /// The cluster's name, such as `ext_authz` or, in Istio, `outbound|9001||authz.ns.svc.cluster.local`.
     #[serde(alias = "clusterName")]
-    #[cfg_attr(
-        feature = "schema",
-        schemars(length(min = 1, max = super::MAX_TARGET_NAMES))
-    )]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub cluster_name: String,
     /// The `:authority` of the gRPC call; default the cluster name. Set it for Istio cluster names.
     #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(length(max = super::MAX_TARGET_NAMES)))]
     pub authority: String,
 }
 

@@ -92,13 +92,13 @@ fn denied_reply(decision: Decision) -> LocalReply {
 #[track_caller]
 fn assert_malformed(decision: Decision, reason_part: &str) {
     match decision {
-        Decision::Error(CheckError::Malformed(why)) => {
+        Decision::Error(CheckError::Undecodable(why)) => {
             assert!(
                 why.contains(reason_part),
                 "{why:?} does not mention {reason_part:?}"
             )
         }
-        other => panic!("expected Malformed, got {other:?}"),
+        other => panic!("expected Undecodable, got {other:?}"),
     }
 }
 
@@ -406,7 +406,7 @@ fn garbage_is_malformed_never_a_panic() {
         assert!(
             matches!(
                 decide_bytes(bytes),
-                Decision::Error(CheckError::Malformed(_))
+                Decision::Error(CheckError::Undecodable(_))
             ),
             "{bytes:?} was not refused"
         );
@@ -427,7 +427,7 @@ fn garbage_is_malformed_never_a_panic() {
     for cut in 0..full.len() {
         if matches!(
             decide_bytes(&full[..cut]),
-            Decision::Error(CheckError::Malformed(_))
+            Decision::Error(CheckError::Undecodable(_))
         ) {
             malformed += 1;
         }
@@ -655,7 +655,7 @@ fn every_error() -> Vec<CheckError> {
             status: 4,
             message: "timeout".into(),
         },
-        CheckError::Malformed("bad".into()),
+        CheckError::Undecodable("bad".into()),
         CheckError::ErrorResponse {
             status: None,
             headers: vec![],

@@ -153,13 +153,13 @@ fn server_errors_and_bad_answers_are_errors() {
     assert!(
         matches!(
             decision(&http, &[], Vec::new()),
-            Decision::Error(CheckError::Malformed(_))
+            Decision::Error(CheckError::HttpCall)
         ),
-        "a failed call has no :status"
+        "a failed call has no headers"
     );
     assert!(matches!(
         decision(&http, &answer("abc", &[]), Vec::new()),
-        Decision::Error(CheckError::Malformed(_))
+        Decision::Error(CheckError::Undecodable(_))
     ));
     assert!(
         matches!(

@@ -14,16 +14,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::MaybeUninit;
 
-use super::host;
-
-/// What a stream callback tells the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Action {
-    Continue = 0,
-    /// Stop iteration: headers become StopAllIterationAndWatermark, a body is buffered.
-    Pause = 1,
-}
+use super::host::{self, WasmHost};
+pub use crate::host::Action;
+use crate::host::{Host, Reply};
 
 /// Callbacks every context may get.
 pub trait Context {
@@ -64,6 +57,10 @@ pub trait HttpContext: Context {
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         Action::Continue
     }
+
+    /// Not an ABI callback: the root's tick, on this stream's behalf, found that its body is not
+    /// coming (see `crate::body_watch`).
+    fn on_body_timeout(&mut self) {}
 }
 
 /// The callbacks of a plugin's root context.
@@ -164,6 +161,12 @@ fn with_stream<R>(context_id: u32, default: R, f: impl FnOnce(&mut dyn HttpConte
     })
 }
 
+/// Runs `f` on a stream's context from another context's callback (the root's tick); a stream
+/// this VM does not have is skipped.
+pub fn with_http_context(context_id: u32, f: impl FnOnce(&mut dyn HttpContext)) {
+    with_stream(context_id, (), f);
+}
+
 /// Runs `f` on a root context, or answers `default`.
 fn with_root<R>(context_id: u32, default: R, f: impl FnOnce(&mut dyn RootContext) -> R) -> R {
     DISPATCHER.with(|d| {
@@ -224,7 +227,7 @@ fn call_ended(calls: &RefCell<IdMap<u32>>, token: u32, end: CallEnd) {
     let Some(context_id) = context_id else {
         return;
     };
-    if host::set_effective_context(context_id).is_err() {
+    if WasmHost.set_effective_context(context_id).is_err() {
         return;
     }
     let delivered = with_stream(context_id, false, |stream| {
@@ -311,12 +314,12 @@ pub extern "C" fn proxy_on_request_headers(
 
 /// Answers a request whose stream has no context (which should never happen) with a 500.
 fn no_context() -> u32 {
-    let _ = host::send_local_response(
-        500,
-        crate::decision::DETAILS_ERROR,
-        b"ext_authz: no context for this stream",
-        &[],
-    );
+    let _ = WasmHost.send_local_response(Reply {
+        status: 500,
+        details: crate::decision::DETAILS_ERROR,
+        body: b"ext_authz: no context for this stream",
+        headers: &[],
+    });
     Action::Pause as u32
 }
 

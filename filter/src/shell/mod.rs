@@ -1,12 +1,14 @@
-//! The proxy-wasm shell: gathers a request's inputs from the host, hands them to the pure core,
-//! and applies what comes back. Nothing in here decides anything.
+//! The proxy-wasm shell: the ABI's entry points ([`abi`]), the [`crate::host::Host`] adapter over
+//! its host functions ([`host`]), and the root and stream contexts that register with them. Nothing
+//! in here decides anything: the stream's life is [`crate::stream::ExtAuthz`].
 
 mod abi;
-mod apply;
 mod host;
-mod http;
+mod imports;
 mod root;
-mod stats;
+mod stream;
+
+use crate::host::{Host, LogLevel};
 
 #[cfg(target_os = "wasi")]
 extern "C" {
@@ -23,10 +25,7 @@ pub extern "C" fn _initialize() {
     }
     // A panic aborts the VM; say why first, so the log explains the failed requests that follow.
     std::panic::set_hook(Box::new(|info| {
-        host::log(
-            host::LogLevel::Critical,
-            &format!("ext_authz: panic: {info}"),
-        );
+        host::WasmHost.log(LogLevel::Critical, &format!("ext_authz: panic: {info}"));
     }));
     abi::set_root_context(|_| -> Box<dyn abi::RootContext> {
         Box::new(root::ExtAuthzRoot::default())

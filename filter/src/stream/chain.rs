@@ -1,5 +1,6 @@
-//! Running a check as a chain of steps: which step comes next, what a local step decides, how
-//! much of the chain's deadline a remote step may use, and the state steps hand on.
+//! Running a check as a chain of steps: which step runs now ([`Chain`], the one place that knows),
+//! what a local step decides, how much of the chain's deadline a remote step may use, and the
+//! state steps hand on.
 //!
 //! A single `grpc_service` or `http_service` is a chain of one step.
 
@@ -7,12 +8,54 @@ use std::time::Duration;
 
 use crate::config::steps::{GrpcStep, RequiredHeader, Step};
 use crate::config::{GrpcService, HttpService, Service};
-use crate::decision::{Allow, Decision, LocalReply, DETAILS_DENIED};
+use crate::decision::{Allow, CheckError, Decision, LocalReply, DETAILS_DENIED};
 
 /// Where a gRPC step's `dynamic_metadata` goes for the steps after it, as Gloo's passthrough.
 pub const PASSTHROUGH_NAMESPACE: &str = "solo.auth.passthrough";
 /// Where a gRPC step's own `config` goes.
 pub const PASSTHROUGH_CONFIG_NAMESPACE: &str = "solo.auth.passthrough.config";
+
+/// Where a request is in its chain.
+#[derive(Debug, Default)]
+pub struct Chain {
+    /// The step that runs now; past the last, the chain has allowed.
+    step: usize,
+    /// When the first step started, for the chain's deadline.
+    started: Option<Duration>,
+    /// `dynamic_metadata` of the allowing gRPC steps so far, encoded Structs back to back (which
+    /// protobuf reads as their merge).
+    pub passthrough: Vec<u8>,
+    /// A step failed and `failure_mode_allow` let the chain go on: counted when it failed.
+    pub failed_open: bool,
+}
+
+impl Chain {
+    /// The step that runs now, or `None` once every step has allowed.
+    pub fn current<'s>(&self, service: &'s Service) -> Option<StepRef<'s>> {
+        step(service, self.step)
+    }
+
+    /// The current step is done and allowed (or failed open): on to the next.
+    pub fn advance(&mut self) {
+        self.step += 1;
+    }
+
+    /// Marks the chain's start, the first time only.
+    pub fn start(&mut self, now: Duration) {
+        self.started.get_or_insert(now);
+    }
+
+    /// How long the current remote step may take; the deadline passed is an error.
+    pub fn timeout(
+        &self,
+        service: &Service,
+        own: Duration,
+        now: Duration,
+    ) -> Result<Duration, CheckError> {
+        let elapsed = now.saturating_sub(self.started.unwrap_or(now));
+        step_timeout(service, own, elapsed).ok_or(CheckError::DeadlineExceeded)
+    }
+}
 
 /// One step of a chain, borrowed from the config.
 #[derive(Debug, Clone, Copy)]

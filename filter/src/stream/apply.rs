@@ -1,18 +1,19 @@
-//! Applying a verdict to the stream whose context is in effect: header changes and resume, or a
-//! local reply. Used by the request's own context and by the root's tick acting on its behalf.
+//! Making a decision's changes on the stream through the [`Host`]: the request's headers and
+//! query, the response's headers, a local reply, and resuming. A change the host refuses is
+//! logged; the request is never let through because of one.
 
-use super::host::{self, Headers, LogLevel};
 use crate::decision::{Allow, HeaderAction, HeaderMutation, LocalReply};
+use crate::host::{Headers, Host, HostStatus, LogLevel, Reply};
 use crate::{header_map, query};
 
 /// Logs a line tagged with the request's context id.
-pub fn log(context_id: u32, level: LogLevel, message: &str) {
-    host::log(level, &format!("ext_authz #{context_id}: {message}"));
+pub fn log(host: &impl Host, context_id: u32, level: LogLevel, message: &str) {
+    host.log(level, &format!("ext_authz #{context_id}: {message}"));
 }
 
 /// Makes an allowing server's changes to the request. The response-header changes are returned,
 /// for when the response comes.
-pub fn allow(context_id: u32, allow: Allow) -> Vec<HeaderMutation> {
+pub fn allow(host: &impl Host, context_id: u32, allow: Allow) -> Vec<HeaderMutation> {
     // Native's order: every header to set first, then the appends (which may append to a value
     // the same answer set).
     let (appends, others): (Vec<_>, Vec<_>) = allow
@@ -20,11 +21,12 @@ pub fn allow(context_id: u32, allow: Allow) -> Vec<HeaderMutation> {
         .iter()
         .partition(|m| m.action == HeaderAction::Append);
     for mutation in others.into_iter().chain(appends) {
-        mutate(context_id, Headers::Request, mutation);
+        mutate(host, context_id, Headers::Request, mutation);
     }
     for name in &allow.headers_to_remove {
-        if let Err(status) = host::remove_header(Headers::Request, name) {
+        if let Err(status) = host.remove_header(Headers::Request, name) {
             log(
+                host,
                 context_id,
                 LogLevel::Warn,
                 &format!("cannot remove {name:?} (host status {status})"),
@@ -32,16 +34,17 @@ pub fn allow(context_id: u32, allow: Allow) -> Vec<HeaderMutation> {
         }
     }
     if allow.changes_query() {
-        rewrite_query(context_id, &allow);
+        rewrite_query(host, context_id, &allow);
     }
     allow.response_headers
 }
 
-fn rewrite_query(context_id: u32, allow: &Allow) {
-    let path = match host::header(Headers::Request, ":path") {
+fn rewrite_query(host: &impl Host, context_id: u32, allow: &Allow) {
+    let path = match host.header(Headers::Request, ":path") {
         Ok(Some(path)) => path,
         _ => {
             return log(
+                host,
                 context_id,
                 LogLevel::Warn,
                 "cannot read :path to rewrite its query",
@@ -50,6 +53,7 @@ fn rewrite_query(context_id: u32, allow: &Allow) {
     };
     let Ok(path) = String::from_utf8(path) else {
         return log(
+            host,
             context_id,
             LogLevel::Warn,
             "the :path is not UTF-8; its query is left as it is",
@@ -60,8 +64,9 @@ fn rewrite_query(context_id: u32, allow: &Allow) {
         &allow.query_parameters_to_set,
         &allow.query_parameters_to_remove,
     );
-    if let Err(status) = host::set_header(Headers::Request, ":path", rewritten.as_bytes()) {
+    if let Err(status) = host.set_header(Headers::Request, ":path", rewritten.as_bytes()) {
         log(
+            host,
             context_id,
             LogLevel::Warn,
             &format!("cannot set :path (host status {status})"),
@@ -71,38 +76,39 @@ fn rewrite_query(context_id: u32, allow: &Allow) {
 
 /// Changes the response headers in native's order: the values to add (`append: true`) first, then
 /// the headers to set, each replacing every value before it.
-pub fn response_headers(context_id: u32, mutations: &[HeaderMutation]) {
+pub fn response_headers(host: &impl Host, context_id: u32, mutations: &[HeaderMutation]) {
     let (adds, others): (Vec<_>, Vec<_>) = mutations
         .iter()
         .partition(|m| m.action == HeaderAction::Add);
     for mutation in adds.into_iter().chain(others) {
-        mutate(context_id, Headers::Response, mutation);
+        mutate(host, context_id, Headers::Response, mutation);
     }
 }
 
 /// Applies one header change with `HeaderValueOption` semantics.
-pub fn mutate(context_id: u32, headers: Headers, mutation: &HeaderMutation) {
+pub fn mutate(host: &impl Host, context_id: u32, headers: Headers, mutation: &HeaderMutation) {
     let HeaderMutation {
         name,
         value,
         action,
     } = mutation;
-    let existing = || host::header(headers, name).ok().flatten();
+    let existing = || host.header(headers, name).ok().flatten();
     let result = match action {
-        HeaderAction::Set => host::set_header(headers, name, value),
-        HeaderAction::Add => host::add_header(headers, name, value),
-        HeaderAction::Append => append(headers, name, value),
+        HeaderAction::Set => host.set_header(headers, name, value),
+        HeaderAction::Add => host.add_header(headers, name, value),
+        HeaderAction::Append => append(host, headers, name, value),
         HeaderAction::AddIfAbsent => match existing() {
             Some(_) => Ok(()),
-            None => host::add_header(headers, name, value),
+            None => host.add_header(headers, name, value),
         },
         HeaderAction::OverwriteIfExists => match existing() {
-            Some(_) => host::set_header(headers, name, value),
+            Some(_) => host.set_header(headers, name, value),
             None => Ok(()),
         },
     };
     if let Err(status) = result {
         log(
+            host,
             context_id,
             LogLevel::Warn,
             &format!("cannot write header {name:?} (host status {status})"),
@@ -112,8 +118,8 @@ pub fn mutate(context_id: u32, headers: Headers, mutation: &HeaderMutation) {
 
 /// Appends to a header as Envoy's `appendCopy`: to its first value, joined with `,` (`; ` for
 /// `cookie`, none after an empty value), keeping any further values as they are; nothing when the header is absent.
-fn append(headers: Headers, name: &str, value: &[u8]) -> Result<(), host::HostStatus> {
-    let map = host::header_map(headers)?;
+fn append(host: &impl Host, headers: Headers, name: &str, value: &[u8]) -> Result<(), HostStatus> {
+    let map = host.header_map(headers)?;
     let values: Vec<&[u8]> = header_map::parse(&map)
         .unwrap_or_default()
         .into_iter()
@@ -135,26 +141,30 @@ fn append(headers: Headers, name: &str, value: &[u8]) -> Result<(), host::HostSt
         joined.extend_from_slice(delimiter);
     }
     joined.extend_from_slice(value);
-    host::set_header(headers, name, &joined)?;
+    host.set_header(headers, name, &joined)?;
     for other in rest {
-        host::add_header(headers, name, other)?;
+        host.add_header(headers, name, other)?;
     }
     Ok(())
 }
 
 /// Answers the client.
-pub fn reply(context_id: u32, reply: &LocalReply) {
+pub fn reply(host: &impl Host, context_id: u32, reply: &LocalReply) {
     let headers: Vec<(&str, &[u8])> = reply
         .headers
         .iter()
         .map(|h| (h.name.as_str(), h.value.as_slice()))
         .collect();
-    let headers = header_map::serialize(&headers);
-    if let Err(status) =
-        host::send_local_response(reply.status, &reply.details, &reply.body, &headers)
-    {
+    let sent = host.send_local_response(Reply {
+        status: reply.status,
+        details: &reply.details,
+        body: &reply.body,
+        headers: &headers,
+    });
+    if let Err(status) = sent {
         // The request stays held: failing closed beats letting it through unchecked.
         log(
+            host,
             context_id,
             LogLevel::Error,
             &format!("cannot send the local reply (host status {status})"),
@@ -163,9 +173,10 @@ pub fn reply(context_id: u32, reply: &LocalReply) {
 }
 
 /// Lets a held request go on.
-pub fn resume(context_id: u32) {
-    if let Err(status) = host::resume_request() {
+pub fn resume(host: &impl Host, context_id: u32) {
+    if let Err(status) = host.resume_request() {
         log(
+            host,
             context_id,
             LogLevel::Error,
             &format!("cannot resume the request (host status {status})"),

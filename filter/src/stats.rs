@@ -1,0 +1,80 @@
+//! The filter's metrics, with native ext_authz's names: `ext_authz.[<stat_prefix>.]<name>`, and a
+//! histogram of how long each call to an auth server took. Envoy lists a wasm filter's metrics
+//! with a `wasmcustom.` prefix in `/stats`.
+//!
+//! [`Stats::record`] is the one place a request's outcome becomes counts.
+
+use std::time::Duration;
+
+use crate::config::FailureMode;
+use crate::decision::{CheckError, Decision};
+use crate::host::{Host, HostStatus, MetricKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    ok: u32,
+    denied: u32,
+    error: u32,
+    failure_mode_allowed: u32,
+    disabled: u32,
+    invalid: u32,
+    check_latency: u32,
+}
+
+impl Stats {
+    pub fn define(host: &impl Host, stat_prefix: &str) -> Result<Self, HostStatus> {
+        let prefix = if stat_prefix.is_empty() {
+            "ext_authz.".to_owned()
+        } else {
+            format!("ext_authz.{stat_prefix}.")
+        };
+        let counter =
+            |name: &str| host.define_metric(MetricKind::Counter, &format!("{prefix}{name}"));
+        Ok(Self {
+            ok: counter("ok")?,
+            denied: counter("denied")?,
+            error: counter("error")?,
+            failure_mode_allowed: counter("failure_mode_allowed")?,
+            disabled: counter("disabled")?,
+            invalid: counter("invalid")?,
+            check_latency: host
+                .define_metric(MetricKind::Histogram, &format!("{prefix}check_latency_ms"))?,
+        })
+    }
+
+    /// A request a `disabled` route let through unchecked.
+    pub fn record_disabled(&self, host: &impl Host) {
+        host.increment_metric(self.disabled);
+    }
+
+    /// How long one call to an auth server took, answered or failed.
+    pub fn record_latency(&self, host: &impl Host, elapsed: Duration) {
+        let millis = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        host.record_metric(self.check_latency, millis);
+    }
+
+    /// Counts a decision as native does: an error let through counts as error and as allowed;
+    /// an answer that could not be read counts as invalid too.
+    pub fn record(&self, host: &impl Host, decision: &Decision, failure_mode: FailureMode) {
+        let count = |metric| host.increment_metric(metric);
+        match decision {
+            Decision::Allow(_) => count(self.ok),
+            Decision::Deny(_) => count(self.denied),
+            Decision::Invalid(invalid) => {
+                if invalid.denied {
+                    count(self.denied);
+                }
+                count(self.invalid);
+            }
+            Decision::Error(error) => {
+                count(self.error);
+                if matches!(error, CheckError::Undecodable(_)) {
+                    count(self.invalid);
+                }
+                if matches!(failure_mode, FailureMode::Allow { .. }) {
+                    count(self.failure_mode_allowed);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,587 @@
+//! One request's whole life, on any [`Host`]: which settings apply, waiting for the body, the
+//! chain of checks, the answers, and the one ending path that reviews, decides, counts and applies.
+//!
+//! How the request is held: `Pause` from `on_http_request_headers` becomes Envoy's
+//! StopAllIterationAndWatermark, so nothing of the request (headers, body, trailers) moves upstream
+//! until it is resumed. When the body and trailer callbacks do run (the Wasm PluginConfig has
+//! `allow_on_headers_stop_iteration: true`, which `with_request_body` needs), they answer `Pause`
+//! too until the decision, so Envoy buffers the body instead of sending it on.
+
+mod apply;
+pub mod chain;
+mod dispatch;
+mod metadata;
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::check_request::RequestBody;
+use crate::config::steps::GrpcStep;
+use crate::config::{Check, FailureMode, GrpcService, HttpService, Selection, WithRequestBody};
+use crate::decision::{
+    self, Allow, Answer, CheckError, Decision, HeaderMutation, LocalReply, Verdict,
+};
+use crate::header_map;
+use crate::host::{Action, Headers, Host, LogLevel};
+use crate::http_check;
+use crate::plugin::Plugin;
+use crate::route::matcher::RequestView;
+use chain::{Chain, StepRef};
+use dispatch::{GrpcCheck, Request};
+
+/// What native's buffer limit answers when a body is over `max_request_bytes`.
+const PAYLOAD_TOO_LARGE: u16 = 413;
+const DETAILS_PAYLOAD_TOO_LARGE: &str = "request_payload_too_large";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Headers not seen yet.
+    Start,
+    /// `with_request_body`: the request is held while its body is buffered for the check.
+    Buffering,
+    /// A remote step's call is out; the request is held.
+    Checking,
+    /// Decided: allowed and resumed, or answered.
+    Decided,
+}
+
+/// The call a held request waits for.
+#[derive(Debug, Clone, Copy)]
+struct PendingCall {
+    token: u32,
+    /// When it went out, for the latency histogram.
+    started: Duration,
+    /// Only a gRPC call can be cancelled.
+    grpc: bool,
+}
+
+/// Where a step left the request.
+enum Flow {
+    /// It allowed (or failed open): the chain goes on.
+    Next,
+    /// It ended the request: this is what the host is told.
+    Done(Action),
+}
+
+/// One request of a configured plugin.
+pub struct ExtAuthz<H: Host> {
+    context_id: u32,
+    host: H,
+    plugin: Rc<Plugin>,
+    state: State,
+    /// Which settings apply: the matching route's, or the top level's.
+    selection: Selection,
+    /// Body bytes buffered so far, as the last body callback reported.
+    buffered: usize,
+    /// From allowing answers, for the response the client gets.
+    response_headers: Vec<HeaderMutation>,
+    chain: Chain,
+    call: Option<PendingCall>,
+}
+
+impl<H: Host> ExtAuthz<H> {
+    pub fn new(context_id: u32, host: H, plugin: Rc<Plugin>) -> Self {
+        Self {
+            context_id,
+            host,
+            plugin,
+            state: State::Start,
+            selection: Selection::TopLevel,
+            buffered: 0,
+            response_headers: Vec::new(),
+            chain: Chain::default(),
+            call: None,
+        }
+    }
+
+    pub fn on_http_request_headers(&mut self, end_of_stream: bool) -> Action {
+        self.with_request_headers(|this, headers| {
+            this.selection = this.plugin.config.select(&RequestView::new(headers));
+            let Some(settings) = this.settings() else {
+                // A disabled route: no check, no hold.
+                this.plugin.stats.record_disabled(&this.host);
+                this.state = State::Decided;
+                return Action::Continue;
+            };
+            // Without a body to wait for, the check goes out at once. The bytes after an upgrade
+            // request are the upgraded stream, not a body: native checks it at once too.
+            if settings.with_request_body.is_none() || end_of_stream || is_upgrade(headers) {
+                return this.run(Request {
+                    headers,
+                    body: None,
+                });
+            }
+            this.state = State::Buffering;
+            let now = this.now();
+            this.plugin.body_watch.wait(this.context_id, now);
+            Action::Pause
+        })
+    }
+
+    pub fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        // Only a body callback for a request still held proves allow_on_headers_stop_iteration:
+        // once a request is let go (checked at its headers and allowed), Envoy delivers its body
+        // either way, and taking that for proof would switch the watch off for good.
+        if self.is_held() && !self.plugin.body_watch.arrived(self.context_id) {
+            // The watch gave up on this request and already answered for it.
+            self.state = State::Decided;
+            return Action::Continue;
+        }
+        let (State::Buffering, Some(settings)) = (self.state, self.body_settings()) else {
+            return self.hold();
+        };
+        self.buffered = body_size;
+        let max = settings.max_request_bytes as usize;
+        if body_size > max && !settings.allow_partial_message {
+            // As native, whose buffer limit is max_request_bytes: the body is too large to check.
+            self.finish();
+            let reply = LocalReply {
+                status: PAYLOAD_TOO_LARGE,
+                headers: Vec::new(),
+                body: b"Payload Too Large".to_vec(),
+                details: DETAILS_PAYLOAD_TOO_LARGE.into(),
+            };
+            apply::reply(&self.host, self.context_id, &reply);
+            return Action::Pause;
+        }
+        if end_of_stream || (settings.allow_partial_message && body_size >= max) {
+            return self.check_with_body(settings);
+        }
+        Action::Pause
+    }
+
+    pub fn on_http_request_trailers(&mut self) -> Action {
+        // Trailers end the body: what is buffered is all there is.
+        let (State::Buffering, Some(settings)) = (self.state, self.body_settings()) else {
+            return self.hold();
+        };
+        // Trailers while held prove the setting as a body callback does.
+        if !self.plugin.body_watch.arrived(self.context_id) {
+            self.state = State::Decided;
+            return Action::Continue;
+        }
+        if self.buffered == 0 {
+            // Trailers right after the headers: no body to send, and no x-envoy-auth-partial-body,
+            // as native, which has no buffer then.
+            return self.with_request_headers(|this, headers| {
+                this.run(Request {
+                    headers,
+                    body: None,
+                })
+            });
+        }
+        self.check_with_body(settings)
+    }
+
+    pub fn on_http_response_headers(&mut self) -> Action {
+        let changes = std::mem::take(&mut self.response_headers);
+        apply::response_headers(&self.host, self.context_id, &changes);
+        Action::Continue
+    }
+
+    /// A gRPC call ended: `status_code` 0 with `response_size` bytes of answer, or a failure.
+    pub fn on_grpc_call_response(&mut self, token: u32, status_code: u32, response_size: usize) {
+        if !self.waits_for(token) {
+            return;
+        }
+        let answer = if status_code != 0 {
+            Answer::error(CheckError::Grpc {
+                status: status_code,
+                message: self.host.grpc_status_message().unwrap_or_default(),
+            })
+        } else {
+            match self.host.grpc_response(response_size) {
+                Ok(bytes) => Answer::decode(&bytes),
+                Err(status) => Answer::error(CheckError::HostRead {
+                    what: "the gRPC answer",
+                    status: Some(status),
+                }),
+            }
+        };
+        self.answered(answer);
+    }
+
+    /// An HTTP call ended. A call that failed (reset, timeout, no such cluster) arrives with no
+    /// headers: no `:status`, so an error.
+    pub fn on_http_call_response(&mut self, token: u32, body_size: usize) {
+        if !self.waits_for(token) {
+            return;
+        }
+        let plugin = Rc::clone(&self.plugin);
+        let service = plugin.config.check(self.selection).map(|s| s.service);
+        let Some(StepRef::Http(http)) = service.and_then(|s| self.chain.current(s)) else {
+            return;
+        };
+        let map = self
+            .host
+            .header_map(Headers::HttpCallResponse)
+            .unwrap_or_default();
+        let body = self
+            .host
+            .http_call_response_body(body_size)
+            .unwrap_or_default();
+        let decision = match header_map::parse(&map) {
+            Some(headers) => http_check::decision(http, &headers, body),
+            None => Decision::Error(malformed_header_map()),
+        };
+        self.answered(Answer {
+            decision,
+            dynamic_metadata: Vec::new(),
+        });
+    }
+
+    /// The root's watch gave up waiting for this request's body (Envoy does not deliver bodies to
+    /// this plugin): the check fails as any other, through the failure mode.
+    pub fn on_body_timeout(&mut self) {
+        if self.state != State::Buffering {
+            return;
+        }
+        if self.end(Decision::Error(CheckError::BodyNotDelivered)) == Action::Continue {
+            apply::resume(&self.host, self.context_id);
+        }
+    }
+
+    /// The stream is over. A call still pending belongs to a request that went away (the client
+    /// hung up, or the stream was reset): cancel it, as native does, rather than leave the auth
+    /// server working on an answer nobody waits for. Envoy does not cancel it by itself. (The ABI
+    /// has no way to cancel an HTTP call; that one runs to its end and its answer is dropped.)
+    pub fn on_done(&mut self) {
+        if let Some(call) = self.call.take() {
+            if call.grpc {
+                // Ok, or NotFound if the answer is already in: nothing more to do either way.
+                let _ = self.host.cancel_grpc_call(call.token);
+            }
+        }
+        self.finish();
+    }
+
+    // --- the chain ------------------------------------------------------------------------
+
+    /// Runs the chain from its current step: local steps at once, a remote one by sending its
+    /// call and holding the request. Returns `Continue` once every step has allowed.
+    fn run(&mut self, request: Request<'_>) -> Action {
+        let now = self.now();
+        self.chain.start(now);
+        loop {
+            let plugin = Rc::clone(&self.plugin);
+            let Some(settings) = plugin.config.check(self.selection) else {
+                return Action::Continue;
+            };
+            let Some(step) = self.chain.current(settings.service) else {
+                return self.end(Decision::Allow(Allow::default()));
+            };
+            let sent = match step {
+                StepRef::RequiredHeader(required) => Err(Answer {
+                    decision: chain::required_header(required, request.headers),
+                    dynamic_metadata: Vec::new(),
+                }),
+                StepRef::Grpc { service, step } => self
+                    .send_grpc(settings, service, step, request, now)
+                    .map_err(Answer::error),
+                StepRef::Http(service) => self
+                    .send_http(settings, service, request, now)
+                    .map_err(Answer::error),
+            };
+            let answer = match sent {
+                Ok(call) => {
+                    self.state = State::Checking;
+                    self.call = Some(call);
+                    return Action::Pause;
+                }
+                // A local step's decision, or a call that could not be sent.
+                Err(answer) => answer,
+            };
+            if let Flow::Done(action) = self.conclude(answer, None) {
+                return action;
+            }
+        }
+    }
+
+    fn send_grpc(
+        &self,
+        settings: Check<'_>,
+        service: &GrpcService,
+        step: Option<&GrpcStep>,
+        request: Request<'_>,
+        now: Duration,
+    ) -> Result<PendingCall, CheckError> {
+        let check = GrpcCheck {
+            service,
+            step,
+            passthrough: &self.chain.passthrough,
+            timeout: self.chain.timeout(settings.service, service.timeout, now)?,
+        };
+        let token = dispatch::grpc(&self.host, &self.plugin.config, settings, check, request)?;
+        Ok(PendingCall {
+            token,
+            started: now,
+            grpc: true,
+        })
+    }
+
+    fn send_http(
+        &self,
+        settings: Check<'_>,
+        service: &HttpService,
+        request: Request<'_>,
+        now: Duration,
+    ) -> Result<PendingCall, CheckError> {
+        let timeout = self.chain.timeout(settings.service, service.timeout, now)?;
+        let token = dispatch::http(&self.host, service, timeout, request)?;
+        Ok(PendingCall {
+            token,
+            started: now,
+            grpc: false,
+        })
+    }
+
+    /// A remote step answered: conclude it, then run the rest of the chain with the request as
+    /// the step left it. Resumes the request when the chain has allowed.
+    fn answered(&mut self, answer: Answer) {
+        let Some(call) = self.call.take() else {
+            return;
+        };
+        let elapsed = self.now().saturating_sub(call.started);
+        self.plugin.stats.record_latency(&self.host, elapsed);
+        let action = match self.conclude(answer, Some(elapsed)) {
+            Flow::Done(action) => action,
+            Flow::Next => self.run_rest(),
+        };
+        if action == Action::Continue {
+            apply::resume(&self.host, self.context_id);
+        }
+    }
+
+    /// Runs the steps after an answer, reading the request headers (and the body) anew, since
+    /// the earlier steps may have changed them.
+    fn run_rest(&mut self) -> Action {
+        let plugin = Rc::clone(&self.plugin);
+        let service = plugin.config.check(self.selection).map(|s| s.service);
+        if service.and_then(|s| self.chain.current(s)).is_none() {
+            // The last step has answered (a single service always has): nothing needs the request.
+            return self.run(Request {
+                headers: &[],
+                body: None,
+            });
+        }
+        let settings = self.body_settings().filter(|_| self.buffered > 0);
+        let bytes = match settings {
+            Some(settings) => match self.read_body(settings) {
+                Ok(bytes) => bytes,
+                Err(error) => return self.end(Decision::Error(error)),
+            },
+            None => Vec::new(),
+        };
+        let buffered = self.buffered as u64;
+        self.with_request_headers(|this, headers| {
+            let body = settings.map(|settings| RequestBody {
+                bytes: &bytes,
+                buffered,
+                pack_as_bytes: settings.pack_as_bytes,
+            });
+            this.run(Request { headers, body })
+        })
+    }
+
+    /// The one ending path of a step, local or remote, gRPC or HTTP: reviews the answer's
+    /// changes, hands on its metadata, then either makes an allowing step's changes (so later
+    /// steps and the upstream see them) or ends the request.
+    fn conclude(&mut self, answer: Answer, elapsed: Option<Duration>) -> Flow {
+        let decision = decision::review(answer.decision, &self.plugin.config.mutations);
+        if !answer.dynamic_metadata.is_empty() {
+            let elapsed = elapsed.unwrap_or_default();
+            metadata::take(self, &decision, &answer.dynamic_metadata, elapsed);
+        }
+        let failure_mode = self.plugin.config.failure_mode;
+        match decision {
+            Decision::Allow(allow) => self.make_changes(allow),
+            Decision::Error(error) if matches!(failure_mode, FailureMode::Allow { .. }) => {
+                // A failed step let through: counted now, and the chain goes on.
+                let decision = Decision::Error(error);
+                self.count_and_log(&decision);
+                self.chain.failed_open = true;
+                if let Verdict::Continue(allow) = decision.into_verdict(failure_mode) {
+                    self.make_changes(allow);
+                }
+            }
+            other => return Flow::Done(self.end(other)),
+        }
+        self.chain.advance();
+        Flow::Next
+    }
+
+    /// Ends the request with a decision: counts it, and applies it. `Continue` means the request
+    /// may go on.
+    fn end(&mut self, decision: Decision) -> Action {
+        // A chain that failed open was counted when it failed.
+        if !(self.chain.failed_open && matches!(decision, Decision::Allow(_))) {
+            self.count_and_log(&decision);
+        }
+        self.finish();
+        let denied = matches!(decision, Decision::Deny(_));
+        match decision.into_verdict(self.plugin.config.failure_mode) {
+            Verdict::Continue(allow) => {
+                self.make_changes(allow);
+                Action::Continue
+            }
+            Verdict::Reply(mut reply) => {
+                if denied {
+                    reply.truncate_body(self.plugin.config.max_denied_response_body_bytes);
+                }
+                apply::reply(&self.host, self.context_id, &reply);
+                Action::Pause
+            }
+        }
+    }
+
+    /// The one place a decision is counted.
+    fn count_and_log(&self, decision: &Decision) {
+        let plugin = &self.plugin;
+        plugin
+            .stats
+            .record(&self.host, decision, plugin.config.failure_mode);
+        let why = match decision {
+            Decision::Error(error) => format!("check failed: {error}"),
+            Decision::Invalid(invalid) => {
+                format!("the auth server's answer is refused: {}", invalid.why)
+            }
+            Decision::Allow(_) | Decision::Deny(_) => return,
+        };
+        self.log(LogLevel::Warn, &why);
+    }
+
+    fn make_changes(&mut self, allow: Allow) {
+        let response_headers = apply::allow(&self.host, self.context_id, allow);
+        self.response_headers.extend(response_headers);
+    }
+
+    // --- the request ----------------------------------------------------------------------
+
+    /// Reads what is buffered and checks it: the whole body, or its first `max_request_bytes`.
+    fn check_with_body(&mut self, settings: WithRequestBody) -> Action {
+        let bytes = match self.read_body(settings) {
+            Ok(bytes) => bytes,
+            Err(error) => return self.end(Decision::Error(error)),
+        };
+        let body = RequestBody {
+            bytes: &bytes,
+            buffered: self.buffered as u64,
+            pack_as_bytes: settings.pack_as_bytes,
+        };
+        self.with_request_headers(|this, headers| {
+            this.run(Request {
+                headers,
+                body: Some(body),
+            })
+        })
+    }
+
+    fn read_body(&self, settings: WithRequestBody) -> Result<Vec<u8>, CheckError> {
+        let max = settings.max_request_bytes as usize;
+        self.host
+            .request_body(self.buffered.min(max))
+            .map_err(|status| CheckError::HostRead {
+                what: "the request body",
+                status: Some(status),
+            })
+    }
+
+    /// Reads and parses the request headers, then goes on with them; a failed read fails the
+    /// check. The one place the request headers are read.
+    fn with_request_headers(
+        &mut self,
+        then: impl FnOnce(&mut Self, &[(&[u8], &[u8])]) -> Action,
+    ) -> Action {
+        let map = match self.host.header_map(Headers::Request) {
+            Ok(map) => map,
+            Err(status) => {
+                let error = CheckError::HostRead {
+                    what: "the request headers",
+                    status: Some(status),
+                };
+                return self.end(Decision::Error(error));
+            }
+        };
+        match header_map::parse(&map) {
+            Some(headers) => then(self, &headers),
+            None => self.end(Decision::Error(malformed_header_map())),
+        }
+    }
+
+    /// The settings that apply to this request.
+    fn settings(&self) -> Option<Check<'_>> {
+        self.plugin.config.check(self.selection)
+    }
+
+    fn body_settings(&self) -> Option<WithRequestBody> {
+        self.settings().and_then(|s| s.with_request_body)
+    }
+
+    fn waits_for(&self, token: u32) -> bool {
+        self.state == State::Checking && self.call.is_some_and(|call| call.token == token)
+    }
+
+    fn is_held(&self) -> bool {
+        matches!(self.state, State::Buffering | State::Checking)
+    }
+
+    /// While the request is held nothing may pass; afterwards everything may.
+    fn hold(&self) -> Action {
+        if self.is_held() {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.state == State::Buffering {
+            self.plugin.body_watch.forget(self.context_id);
+        }
+        self.state = State::Decided;
+    }
+
+    fn now(&self) -> Duration {
+        self.host.now().unwrap_or_default()
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        apply::log(&self.host, self.context_id, level, message);
+    }
+}
+
+impl<H: Host> Drop for ExtAuthz<H> {
+    fn drop(&mut self) {
+        if self.state == State::Buffering {
+            self.plugin.body_watch.forget(self.context_id);
+        }
+    }
+}
+
+fn malformed_header_map() -> CheckError {
+    CheckError::HostRead {
+        what: "header map",
+        status: None,
+    }
+}
+
+/// An upgrade request, as native tells one (`Http::Utility::isWebSocketUpgradeRequest` and
+/// `isH2UpgradeRequest`): `connection: upgrade` with `upgrade: websocket`, or an extended CONNECT.
+fn is_upgrade(headers: &[(&[u8], &[u8])]) -> bool {
+    let value = |name: &[u8]| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    };
+    let websocket = value(b"upgrade").is_some_and(|v| v.eq_ignore_ascii_case(b"websocket"))
+        && value(b"connection").is_some_and(|v| {
+            v.split(|&b| b == b',')
+                .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
+        });
+    let extended_connect = value(b":method") == Some(b"CONNECT") && value(b":protocol").is_some();
+    websocket || extended_connect
+}
+
+#[cfg(test)]
+mod tests;
