@@ -6,11 +6,12 @@
 //! sixth of the module.
 //!
 //! [`from_slice`] reads the config by protobuf JSON's rules where serde's derives are laxer or
-//! stricter (see `proto_json`); its errors are serde_json's, placed for [`at`].
+//! stricter (see `proto_json` and `respell`); its errors are serde_json's, placed for [`at`].
 
 mod proto_json;
+mod respell;
 
-pub use proto_json::from_slice;
+pub use respell::from_slice;
 
 /// The path of the field being read after `line`/`column` (serde_json's 1-based line, and bytes
 /// consumed on it). A "missing field" error comes just after its object's `}`, which names the
