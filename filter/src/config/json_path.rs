@@ -4,6 +4,14 @@
 //! up to that point and names the field being read there. It does, for the module's size, what
 //! `serde_path_to_error` did: that crate wraps every visitor of every config type, which came to a
 //! sixth of the module.
+//!
+//! [`from_slice`] reads the config by protobuf JSON's rules where serde's derives are laxer or
+//! stricter (see `proto_json` and `respell`); its errors are serde_json's, placed for [`at`].
+
+mod proto_json;
+mod respell;
+
+pub use respell::from_slice;
 
 /// The path of the field being read after `line`/`column` (serde_json's 1-based line, and bytes
 /// consumed on it). A "missing field" error comes just after its object's `}`, which names the
@@ -169,8 +177,9 @@ mod tests {
         let mut compared = 0;
         for seed in &seeds {
             for broken in breakages(seed) {
+                // Read by the same protobuf JSON rules, so that only the paths are compared.
                 let old = serde_path_to_error::deserialize::<_, super::super::raw::RawConfig>(
-                    broken.clone(),
+                    super::proto_json::ProtoJson(broken.clone()),
                 )
                 .err()
                 .map(|e| {
@@ -181,7 +190,7 @@ mod tests {
                     )
                 });
                 let canonical = serde_json::to_vec(&broken).unwrap_or_default();
-                let new = serde_json::from_slice::<super::super::raw::RawConfig>(&canonical)
+                let new = from_slice::<super::super::raw::RawConfig>(&canonical)
                     .err()
                     .map(|e| {
                         let message = e.to_string();

@@ -281,7 +281,7 @@ impl RawConfig {
         // as from the value itself, plus the error's place in the text, to name the field by.
         let canonical = serde_json::to_vec(&value)
             .map_err(|e| ConfigError::new("", format!("is not JSON: {e}")))?;
-        serde_json::from_slice(&canonical).map_err(|e| {
+        super::json_path::from_slice(&canonical).map_err(|e| {
             let message = e.to_string();
             let place = format!(" at line {} column {}", e.line(), e.column());
             let reason = message.strip_suffix(&place).unwrap_or(&message).to_owned();

@@ -404,7 +404,7 @@ fn wrong_types_are_refused_by_path() {
         "invalid type",
     );
     assert_refused(
-        &with_top(r#""status_on_error": {"code": "503"}"#),
+        &with_top(r#""status_on_error": {"code": "five"}"#),
         "status_on_error.code",
         "invalid type",
     );

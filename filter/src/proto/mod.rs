@@ -4,6 +4,7 @@
 //! for CheckRequest (see [`crate::check_request`]) and a hand-written decoder for CheckResponse
 //! (see [`response`]). The host-side tests prove both against `envoy-types` and prost.
 
+pub mod reader;
 pub mod response;
 pub mod structpb;
 pub mod wire;

@@ -8,7 +8,10 @@
 //! message merges into what came before, a oneof keeps the last variant, strings must be UTF-8.
 
 use std::collections::BTreeMap;
-use std::fmt;
+
+pub use super::reader::DecodeError;
+use super::reader::{Reader, Result};
+use super::structpb;
 
 /// `envoy.service.auth.v3.CheckResponse`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -98,20 +101,6 @@ pub struct Metadata {
     pub typed_filter_metadata: BTreeMap<String, Vec<u8>>,
 }
 
-/// Bytes that are not the message they should be.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError(&'static str);
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "failed to decode Protobuf message: {}", self.0)
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
-type Result<T> = std::result::Result<T, DecodeError>;
-
 impl CheckResponse {
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let mut message = Self::default();
@@ -156,7 +145,14 @@ impl CheckResponse {
                         merge_message(&mut r, wire, value, DeniedHttpResponse::merge)?;
                     }
                 }
-                4 => self.dynamic_metadata = r.len_delimited(wire)?.to_vec(),
+                // Checked as prost would decode the Struct, to the same depth. A repeated
+                // message field merges, which for encoded bytes is appending them.
+                4 => {
+                    let mut metadata = r.nested(wire)?;
+                    let bytes = metadata.rest();
+                    structpb::check_struct(&mut metadata)?;
+                    self.dynamic_metadata.extend_from_slice(bytes);
+                }
                 _ => r.skip(field, wire)?,
             }
         }
@@ -170,6 +166,8 @@ impl RpcStatus {
             match field {
                 1 => self.code = r.int32(wire)?,
                 2 => self.message = r.string(wire)?,
+                // `details`, not read, but checked as prost and Envoy decode them.
+                3 => check_any(&mut r.nested(wire)?)?,
                 _ => r.skip(field, wire)?,
             }
         }
@@ -177,11 +175,26 @@ impl RpcStatus {
     }
 }
 
+/// A `google.protobuf.Any`: its type URL must be UTF-8; its value is bytes, decoded by no one.
+fn check_any(r: &mut Reader<'_>) -> Result<()> {
+    while let Some((field, wire)) = r.key()? {
+        match field {
+            1 => r.str(wire).map(|_| ())?,
+            2 => r.len_delimited(wire).map(|_| ())?,
+            _ => r.skip(field, wire)?,
+        }
+    }
+    Ok(())
+}
+
 impl OkHttpResponse {
     fn merge(&mut self, r: &mut Reader<'_>) -> Result<()> {
         while let Some((field, wire)) = r.key()? {
             match field {
                 2 => push_message(r, wire, &mut self.headers, HeaderValueOption::merge)?,
+                // The deprecated `dynamic_metadata`, which native no longer reads: checked, as
+                // Envoy decodes it, to the same depth, and dropped.
+                3 => structpb::check_struct(&mut r.nested(wire)?)?,
                 5 => self.headers_to_remove.push(r.string(wire)?),
                 6 => push_message(
                     r,
@@ -251,6 +264,8 @@ impl HeaderValueOption {
                     BoolValue::merge,
                 )?,
                 3 => self.append_action = r.int32(wire)?,
+                // `keep_empty_value`, not read by this filter, but it must be a varint.
+                4 => r.varint(wire).map(|_| ())?,
                 _ => r.skip(field, wire)?,
             }
         }
@@ -310,9 +325,8 @@ impl Metadata {
                     continue;
                 }
             };
-            // A map entry: key = 1, value = 2, either may be missing. Like prost, the entry's
-            // wire type is not checked: it is read as a length either way.
-            let mut entry = r.nested(LEN)?;
+            // A map entry: key = 1, value = 2, either may be missing.
+            let mut entry = r.map_entry()?;
             let (mut key, mut value) = (String::new(), Vec::new());
             while let Some((field, wire)) = entry.key()? {
                 match field {
@@ -349,150 +363,6 @@ fn push_message<T: Default>(
     merge_message(r, wire, &mut value, merge)?;
     values.push(value);
     Ok(())
-}
-
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LEN: u8 = 2;
-const START_GROUP: u8 = 3;
-const END_GROUP: u8 = 4;
-const FIXED32: u8 = 5;
-/// prost's limit on nesting, which only unknown groups can reach here.
-const RECURSION_LIMIT: u32 = 100;
-
-/// The unread rest of a message, and how much deeper prost would still go.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    depth_left: u32,
-}
-
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self {
-            bytes,
-            depth_left: RECURSION_LIMIT,
-        }
-    }
-
-    /// A length-delimited field, as the reader of the message inside it.
-    fn nested(&mut self, wire: u8) -> Result<Reader<'a>> {
-        if self.depth_left == 0 {
-            return Err(DecodeError("recursion limit reached"));
-        }
-        Ok(Reader {
-            bytes: self.len_delimited(wire)?,
-            depth_left: self.depth_left - 1,
-        })
-    }
-
-    fn varint_raw(&mut self) -> Result<u64> {
-        let mut value = 0u64;
-        for i in 0..10 {
-            let Some((&byte, rest)) = self.bytes.split_first() else {
-                return Err(DecodeError("invalid varint"));
-            };
-            self.bytes = rest;
-            // The tenth byte may only carry the top bit of a u64.
-            if i == 9 && byte > 1 {
-                return Err(DecodeError("invalid varint"));
-            }
-            value |= u64::from(byte & 0x7f) << (7 * i);
-            if byte < 0x80 {
-                return Ok(value);
-            }
-        }
-        Err(DecodeError("invalid varint"))
-    }
-
-    /// The next field's number and wire type, or `None` at the end.
-    fn key(&mut self) -> Result<Option<(u32, u8)>> {
-        if self.bytes.is_empty() {
-            return Ok(None);
-        }
-        let key = self.varint_raw()?;
-        let key = u32::try_from(key).map_err(|_| DecodeError("invalid key value"))?;
-        let wire = (key & 0x07) as u8;
-        if wire > FIXED32 {
-            return Err(DecodeError("invalid wire type value"));
-        }
-        let field = key >> 3;
-        if field == 0 {
-            return Err(DecodeError("invalid tag value: 0"));
-        }
-        Ok(Some((field, wire)))
-    }
-
-    fn expect(wire: u8, expected: u8) -> Result<()> {
-        if wire == expected {
-            Ok(())
-        } else {
-            Err(DecodeError("invalid wire type"))
-        }
-    }
-
-    fn varint(&mut self, wire: u8) -> Result<u64> {
-        Self::expect(wire, VARINT)?;
-        self.varint_raw()
-    }
-
-    fn int32(&mut self, wire: u8) -> Result<i32> {
-        Ok(self.varint(wire)? as i32)
-    }
-
-    fn take(&mut self, len: u64) -> Result<&'a [u8]> {
-        let len = usize::try_from(len).map_err(|_| DecodeError("buffer underflow"))?;
-        if len > self.bytes.len() {
-            return Err(DecodeError("buffer underflow"));
-        }
-        let (taken, rest) = self.bytes.split_at(len);
-        self.bytes = rest;
-        Ok(taken)
-    }
-
-    fn len_delimited(&mut self, wire: u8) -> Result<&'a [u8]> {
-        Self::expect(wire, LEN)?;
-        let len = self.varint_raw()?;
-        self.take(len)
-    }
-
-    fn string(&mut self, wire: u8) -> Result<String> {
-        let bytes = self.len_delimited(wire)?;
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| DecodeError("invalid string value: data is not UTF-8 encoded"))
-    }
-
-    /// Skips a field this decoder does not read; a group whole, field by field, as prost does.
-    fn skip(&mut self, field: u32, wire: u8) -> Result<()> {
-        self.skip_within(field, wire, self.depth_left)
-    }
-
-    fn skip_within(&mut self, field: u32, wire: u8, depth_left: u32) -> Result<()> {
-        if depth_left == 0 {
-            return Err(DecodeError("recursion limit reached"));
-        }
-        match wire {
-            VARINT => self.varint_raw().map(|_| ()),
-            FIXED64 => self.take(8).map(|_| ()),
-            LEN => {
-                let len = self.varint_raw()?;
-                self.take(len).map(|_| ())
-            }
-            START_GROUP => loop {
-                let (inner, inner_wire) = self.key()?.ok_or(DecodeError("invalid varint"))?;
-                if inner_wire == END_GROUP {
-                    return if inner == field {
-                        Ok(())
-                    } else {
-                        Err(DecodeError("unexpected end group tag"))
-                    };
-                }
-                self.skip_within(inner, inner_wire, depth_left - 1)?;
-            },
-            FIXED32 => self.take(4).map(|_| ()),
-            _ => Err(DecodeError("unexpected end group tag")),
-        }
-    }
 }
 
 #[cfg(test)]

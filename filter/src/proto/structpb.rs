@@ -1,9 +1,11 @@
 //! `google.protobuf.Struct` to and from JSON: a step's `config` and `metadata_context` go to the
 //! auth server as Structs (encoded once, at configure); a CheckResponse's `dynamic_metadata`
-//! comes back as one and is handed on as JSON text.
+//! comes back as one and is handed on as JSON text. The decoder reads as prost does, to the same
+//! depth, and can check bytes without building anything.
 
 use serde_json::{Map, Value};
 
+use super::reader::{Reader, Result};
 use super::wire::{bool_field, bytes_field, double_field, map_entry_message, message_field};
 
 // google/protobuf/struct.proto
@@ -58,116 +60,115 @@ fn write_value(buf: &mut Vec<u8>, value: &Value) {
     }
 }
 
-/// Decodes an encoded `Struct` as a JSON object; `None` when the bytes are not one.
+/// Decodes an encoded `Struct` as a JSON object; `None` when prost would refuse the bytes as one,
+/// nested too deep included, so the tree built is never deeper than
+/// [`super::reader::RECURSION_LIMIT`].
 pub fn decode_struct(bytes: &[u8]) -> Option<Map<String, Value>> {
     let mut object = Map::new();
-    for field in Fields(bytes) {
-        let (STRUCT_FIELDS, Wire::Len(entry)) = field? else {
-            continue;
-        };
-        let (mut key, mut value) = (String::new(), Value::Null);
-        for part in Fields(entry) {
-            match part? {
-                (1, Wire::Len(k)) => key = String::from_utf8(k.to_vec()).ok()?,
-                (2, Wire::Len(v)) => value = decode_value(v)?,
-                _ => {}
-            }
-        }
-        object.insert(key, value);
-    }
+    merge_struct(&mut Reader::new(bytes), Some(&mut object)).ok()?;
     Some(object)
 }
 
-fn decode_value(bytes: &[u8]) -> Option<Value> {
-    let mut value = Value::Null;
-    for field in Fields(bytes) {
-        value = match field? {
-            (VALUE_NULL, _) => Value::Null,
-            (VALUE_NUMBER, Wire::Fixed64(bits)) => {
-                serde_json::Number::from_f64(f64::from_bits(bits))
-                    .map_or(Value::Null, Value::Number)
+/// Checks the rest of `r` is a `Struct` prost would decode at `r`'s depth, without building it.
+pub(crate) fn check_struct(r: &mut Reader<'_>) -> Result<()> {
+    merge_struct(r, None)
+}
+
+// The readers below follow prost's merge rules, building JSON only when given somewhere to put
+// it: map entries keep the last of a key, a `Value`'s oneof merges into the same variant and
+// starts afresh on another, a list appends. A `Value` with no kind, or a NaN or infinite number,
+// which JSON cannot carry, is null.
+
+fn merge_struct(r: &mut Reader<'_>, mut object: Option<&mut Map<String, Value>>) -> Result<()> {
+    while let Some((field, wire)) = r.key()? {
+        if field != STRUCT_FIELDS {
+            r.skip(field, wire)?;
+            continue;
+        }
+        let mut entry = r.map_entry()?;
+        let mut key = "";
+        let mut value = object.is_some().then_some(Value::Null);
+        while let Some((field, wire)) = entry.key()? {
+            match field {
+                1 => key = entry.str(wire)?,
+                2 => merge_value(&mut entry.nested(wire)?, value.as_mut())?,
+                _ => entry.skip(field, wire)?,
             }
-            (VALUE_STRING, Wire::Len(s)) => Value::String(String::from_utf8(s.to_vec()).ok()?),
-            (VALUE_BOOL, Wire::Varint(b)) => Value::Bool(b != 0),
-            (VALUE_STRUCT, Wire::Len(s)) => Value::Object(decode_struct(s)?),
-            (VALUE_LIST, Wire::Len(list)) => {
-                let mut items = Vec::new();
-                for item in Fields(list) {
-                    if let (LIST_VALUES, Wire::Len(v)) = item? {
-                        items.push(decode_value(v)?);
-                    }
+        }
+        if let (Some(object), Some(value)) = (object.as_deref_mut(), value) {
+            object.insert(key.to_owned(), value);
+        }
+    }
+    Ok(())
+}
+
+fn merge_value(r: &mut Reader<'_>, mut value: Option<&mut Value>) -> Result<()> {
+    while let Some((field, wire)) = r.key()? {
+        let scalar = match field {
+            VALUE_NULL => r.int32(wire).map(|_| Value::Null)?,
+            VALUE_NUMBER => {
+                let number = f64::from_bits(r.fixed64(wire)?);
+                serde_json::Number::from_f64(number).map_or(Value::Null, Value::Number)
+            }
+            VALUE_STRING => {
+                let text = r.str(wire)?;
+                match value {
+                    Some(_) => Value::String(text.to_owned()),
+                    None => continue,
                 }
-                Value::Array(items)
             }
-            _ => continue,
+            VALUE_BOOL => Value::Bool(r.varint(wire)? != 0),
+            VALUE_STRUCT => {
+                let mut inner = r.nested(wire)?;
+                let object = value.as_deref_mut().map(|value| {
+                    if !value.is_object() {
+                        *value = Value::Object(Map::new());
+                    }
+                    value.as_object_mut()
+                });
+                merge_struct(&mut inner, object.flatten())?;
+                continue;
+            }
+            VALUE_LIST => {
+                let mut inner = r.nested(wire)?;
+                let items = value.as_deref_mut().map(|value| {
+                    if !value.is_array() {
+                        *value = Value::Array(Vec::new());
+                    }
+                    value.as_array_mut()
+                });
+                merge_list(&mut inner, items.flatten())?;
+                continue;
+            }
+            _ => {
+                r.skip(field, wire)?;
+                continue;
+            }
         };
+        if let Some(value) = value.as_deref_mut() {
+            *value = scalar;
+        }
     }
-    Some(value)
+    Ok(())
 }
 
-/// One field's payload on the wire.
-enum Wire<'a> {
-    Varint(u64),
-    Fixed64(u64),
-    Len(&'a [u8]),
-    Fixed32,
-}
-
-/// The fields of an encoded message, in order; an `Err`-like `None` item ends a malformed one.
-struct Fields<'a>(&'a [u8]);
-
-impl<'a> Iterator for Fields<'a> {
-    type Item = Option<(u32, Wire<'a>)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.0.is_empty() {
-            return None;
+fn merge_list(r: &mut Reader<'_>, mut items: Option<&mut Vec<Value>>) -> Result<()> {
+    while let Some((field, wire)) = r.key()? {
+        if field != LIST_VALUES {
+            r.skip(field, wire)?;
+            continue;
         }
-        let field = self.read();
-        if field.is_none() {
-            self.0 = &[];
+        let mut inner = r.nested(wire)?;
+        match items.as_deref_mut() {
+            Some(items) => {
+                let mut item = Value::Null;
+                merge_value(&mut inner, Some(&mut item))?;
+                items.push(item);
+            }
+            None => merge_value(&mut inner, None)?,
         }
-        Some(field)
     }
-}
-
-impl<'a> Fields<'a> {
-    fn varint(&mut self) -> Option<u64> {
-        let mut value = 0u64;
-        for (i, &byte) in self.0.iter().enumerate().take(10) {
-            value |= u64::from(byte & 0x7f) << (7 * i);
-            if byte < 0x80 {
-                self.0 = &self.0[i + 1..];
-                return Some(value);
-            }
-        }
-        None
-    }
-
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let bytes = self.0.get(..n)?;
-        self.0 = &self.0[n..];
-        Some(bytes)
-    }
-
-    fn read(&mut self) -> Option<(u32, Wire<'a>)> {
-        let tag = self.varint()?;
-        let field = u32::try_from(tag >> 3).ok()?;
-        let wire = match tag & 7 {
-            0 => Wire::Varint(self.varint()?),
-            1 => Wire::Fixed64(u64::from_le_bytes(self.take(8)?.try_into().ok()?)),
-            2 => {
-                let len = usize::try_from(self.varint()?).ok()?;
-                Wire::Len(self.take(len)?)
-            }
-            5 => {
-                self.take(4)?;
-                Wire::Fixed32
-            }
-            _ => return None,
-        };
-        Some((field, wire))
-    }
+    Ok(())
 }
 
 #[cfg(test)]

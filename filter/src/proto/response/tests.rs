@@ -10,6 +10,7 @@ use prost::Message;
 use super::*;
 
 mod twin {
+    pub use envoy_types::pb::google::protobuf::Struct;
     use prost::Message;
 
     #[derive(Clone, PartialEq, Message)]
@@ -18,8 +19,8 @@ mod twin {
         pub status: Option<RpcStatus>,
         #[prost(oneof = "HttpResponse", tags = "2, 3, 5")]
         pub http_response: Option<HttpResponse>,
-        #[prost(bytes = "vec", tag = "4")]
-        pub dynamic_metadata: Vec<u8>,
+        #[prost(message, optional, tag = "4")]
+        pub dynamic_metadata: Option<Struct>,
     }
 
     #[derive(Clone, PartialEq, prost::Oneof)]
@@ -39,12 +40,16 @@ mod twin {
         pub code: i32,
         #[prost(string, tag = "2")]
         pub message: String,
+        #[prost(message, repeated, tag = "3")]
+        pub details: Vec<envoy_types::pb::google::protobuf::Any>,
     }
 
     #[derive(Clone, PartialEq, Message)]
     pub struct OkHttpResponse {
         #[prost(message, repeated, tag = "2")]
         pub headers: Vec<HeaderValueOption>,
+        #[prost(message, optional, tag = "3")]
+        pub dynamic_metadata: Option<Struct>,
         #[prost(string, repeated, tag = "5")]
         pub headers_to_remove: Vec<String>,
         #[prost(message, repeated, tag = "6")]
@@ -79,6 +84,8 @@ mod twin {
         pub append: Option<BoolValue>,
         #[prost(int32, tag = "3")]
         pub append_action: i32,
+        #[prost(bool, tag = "4")]
+        pub keep_empty_value: bool,
     }
 
     #[derive(Clone, PartialEq, Message)]
@@ -167,15 +174,50 @@ fn from_twin(t: twin::CheckResponse) -> CheckResponse {
                 query_parameters_to_remove: ok.query_parameters_to_remove,
             }),
         }),
-        dynamic_metadata: t.dynamic_metadata,
+        // Compared as JSON by `agree`.
+        dynamic_metadata: Vec::new(),
     }
+}
+
+/// A Struct as JSON, as `structpb::decode_struct` renders one: no kind, NaN and infinities null.
+pub(super) fn struct_json(s: &twin::Struct) -> serde_json::Map<String, serde_json::Value> {
+    use envoy_types::pb::google::protobuf::value::Kind;
+    fn value(v: &envoy_types::pb::google::protobuf::Value) -> serde_json::Value {
+        match &v.kind {
+            None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+            Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(*n)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Some(Kind::StringValue(s)) => s.clone().into(),
+            Some(Kind::BoolValue(b)) => (*b).into(),
+            Some(Kind::StructValue(s)) => struct_json(s).into(),
+            Some(Kind::ListValue(l)) => l.values.iter().map(value).collect(),
+        }
+    }
+    s.fields
+        .iter()
+        .map(|(k, v)| (k.clone(), value(v)))
+        .collect()
+}
+
+type Decoded = (CheckResponse, serde_json::Map<String, serde_json::Value>);
+
+/// Our decoder's answer, its `dynamic_metadata` decoded as JSON.
+fn ours(bytes: &[u8]) -> Option<Decoded> {
+    let mut response = CheckResponse::decode(bytes).ok()?;
+    let metadata = std::mem::take(&mut response.dynamic_metadata);
+    let json = super::super::structpb::decode_struct(&metadata).expect("checked, so decodable");
+    Some((response, json))
+}
+
+fn prost(bytes: &[u8]) -> Option<Decoded> {
+    let response = twin::CheckResponse::decode(bytes).ok()?;
+    let json = struct_json(&response.dynamic_metadata.clone().unwrap_or_default());
+    Some((from_twin(response), json))
 }
 
 /// Both decoders agree on `bytes`: the same message, or both refuse.
 fn agree(bytes: &[u8]) {
-    let ours = CheckResponse::decode(bytes).ok();
-    let prost = twin::CheckResponse::decode(bytes).ok().map(from_twin);
-    assert_eq!(ours, prost, "CheckResponse {bytes:02x?}");
+    assert_eq!(ours(bytes), prost(bytes), "CheckResponse {bytes:02x?}");
     let ours = Metadata::decode(bytes)
         .ok()
         .map(|m| (m.filter_metadata, m.typed_filter_metadata));
@@ -203,6 +245,35 @@ fn twin_option(
         }),
         append: append.map(|value| twin::BoolValue { value }),
         append_action: action,
+        keep_empty_value: value.is_empty(),
+    }
+}
+
+/// A Struct with every kind of value, nested.
+fn sample_struct() -> twin::Struct {
+    use envoy_types::pb::google::protobuf::{value::Kind, ListValue, Value};
+    let v = |kind| Value { kind: Some(kind) };
+    let inner = twin::Struct {
+        fields: [("k".to_owned(), v(Kind::StringValue("v".into())))].into(),
+    };
+    twin::Struct {
+        fields: [
+            ("".to_owned(), Value { kind: None }),
+            ("n".to_owned(), v(Kind::NumberValue(1.5))),
+            ("null".to_owned(), v(Kind::NullValue(0))),
+            ("on".to_owned(), v(Kind::BoolValue(true))),
+            ("s".to_owned(), v(Kind::StructValue(inner.clone()))),
+            (
+                "l".to_owned(),
+                v(Kind::ListValue(ListValue {
+                    values: vec![
+                        v(Kind::StructValue(inner)),
+                        v(Kind::StringValue("\u{e9}".into())),
+                    ],
+                })),
+            ),
+        ]
+        .into(),
     }
 }
 
@@ -220,6 +291,7 @@ fn samples() -> Vec<Vec<u8>> {
             value: "v".into(),
         }],
         query_parameters_to_remove: vec!["q".into()],
+        dynamic_metadata: Some(sample_struct()),
     };
     let denied = twin::DeniedHttpResponse {
         status: Some(twin::HttpStatus { code: 401 }),
@@ -230,6 +302,10 @@ fn samples() -> Vec<Vec<u8>> {
         Some(twin::RpcStatus {
             code,
             message: "m".into(),
+            details: vec![envoy_types::pb::google::protobuf::Any {
+                type_url: "type.googleapis.com/x".into(),
+                value: vec![0xff, 0x00],
+            }],
         })
     };
     let mut metadata = twin::Metadata::default();
@@ -241,19 +317,19 @@ fn samples() -> Vec<Vec<u8>> {
         twin::CheckResponse {
             status: status(0),
             http_response: Some(twin::HttpResponse::OkResponse(ok)),
-            dynamic_metadata: vec![0x0a, 0x02, 0x0a, 0x00],
+            dynamic_metadata: Some(sample_struct()),
         }
         .encode_to_vec(),
         twin::CheckResponse {
             status: status(7),
             http_response: Some(twin::HttpResponse::DeniedResponse(denied.clone())),
-            dynamic_metadata: Vec::new(),
+            dynamic_metadata: None,
         }
         .encode_to_vec(),
         twin::CheckResponse {
             status: status(-1),
             http_response: Some(twin::HttpResponse::ErrorResponse(denied)),
-            dynamic_metadata: Vec::new(),
+            dynamic_metadata: None,
         }
         .encode_to_vec(),
         metadata.encode_to_vec(),
@@ -386,4 +462,72 @@ fn metadata_maps_keep_the_last_value_of_a_key() {
         ])
     );
     agree(&entry(b"\xff", b"x"));
+}
+
+/// Length-delimited fields nested by `tags`, outermost first, around `leaf`: built inside out in
+/// one reversed buffer, so 10,000 levels cost no more than their bytes.
+fn nest(tags: &[u8], leaf: &[u8]) -> Vec<u8> {
+    let mut reversed: Vec<u8> = leaf.iter().rev().copied().collect();
+    for &tag in tags.iter().rev() {
+        let mut len = reversed.len();
+        let mut varint = Vec::new();
+        while len >= 0x80 {
+            varint.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        varint.push(len as u8);
+        reversed.extend(varint.iter().rev());
+        reversed.push(tag);
+    }
+    reversed.reverse();
+    reversed
+}
+
+/// The tags of `levels` messages nested in a Struct, `first` being the Struct's own tag: through
+/// ListValues (Value, ListValue, Value, ...) or through Structs (Value, Struct, entry, Value, ...).
+fn struct_chain(first: &[u8], levels: usize, lists: bool) -> Vec<u8> {
+    let cycle: &[u8] = if lists {
+        &[0x32, 0x0a] // Value.list_value, ListValue.values
+    } else {
+        &[0x2a, 0x0a, 0x12] // Value.struct_value, Struct.fields, entry.value
+    };
+    let head = [first, &[0x0a, 0x12]].concat(); // the Struct, its entry, the entry's Value
+    head.into_iter()
+        .chain(cycle.iter().copied().cycle())
+        .take(levels)
+        .collect()
+}
+
+const UNKNOWN_VARINT: &[u8] = &[0x78, 0x01]; // field 15, skipped by both, but a level to skip
+
+#[test]
+fn nesting_stops_where_prost_stops() {
+    // prost reads the top message at a budget of 100; each nested message or map entry under it
+    // takes one, and skipping an unknown field needs one left: 100 levels of nested messages
+    // decode, 101 do not, and an unknown field at level 100 is refused.
+    for lists in [true, false] {
+        for levels in [1, 2, 3, 50, 98, 99, 100, 101, 102, 1_000, 10_000] {
+            for (leaf, limit) in [(&[][..], 100), (UNKNOWN_VARINT, 99)] {
+                let expected = levels <= limit;
+                // dynamic_metadata (field 4) and the deprecated ok_response.dynamic_metadata.
+                let direct = nest(&struct_chain(&[0x22], levels, lists), leaf);
+                let chain = struct_chain(&[0x1a, 0x1a], levels, lists);
+                let in_ok = nest(&chain, leaf);
+                for (what, bytes) in [("dynamic_metadata", direct), ("ok_response", in_ok)] {
+                    let case = format!("{what}, {levels} levels, lists {lists}, leaf {leaf:?}");
+                    assert_eq!(CheckResponse::decode(&bytes).is_ok(), expected, "{case}");
+                    assert_eq!(prost(&bytes).is_some(), expected, "prost, {case}");
+                    if levels <= 102 {
+                        agree(&bytes);
+                    }
+                }
+                // A Struct on its own, the top message, with as many levels under it.
+                let alone = nest(&struct_chain(&[], levels, lists), leaf);
+                let ours = super::super::structpb::decode_struct(&alone);
+                let theirs = twin::Struct::decode(alone.as_slice()).ok();
+                assert_eq!(ours.is_some(), expected, "Struct, {levels} levels");
+                assert_eq!(ours, theirs.as_ref().map(struct_json), "Struct, {levels}");
+            }
+        }
+    }
 }
