@@ -448,7 +448,7 @@ fn check(bytes: &[u8], tally: &mut Tally) {
             let answer = Answer::from_check_response(bytes, &policy);
             if theirs.is_none() {
                 assert!(
-                    matches!(answer.decision, Decision::Error(CheckError::Malformed(_))),
+                    matches!(answer.decision, Decision::Error(CheckError::Undecodable(_))),
                     "an undecodable answer must fail the check: {:?}",
                     answer.decision
                 );
@@ -565,7 +565,7 @@ fn deep_answers_fail_the_check_at_prost_s_limit() {
                 assert_eq!(accepted, levels <= 100, "{levels} levels, lists {lists}");
                 let answer = Answer::from_check_response(&bytes, &MutationPolicy::default());
                 assert_eq!(
-                    matches!(answer.decision, Decision::Error(CheckError::Malformed(_))),
+                    matches!(answer.decision, Decision::Error(CheckError::Undecodable(_))),
                     levels > 100,
                     "{levels} levels: {:?}",
                     answer.decision
