@@ -216,7 +216,11 @@ impl<H: Host> ExtAuthz<H> {
             .unwrap_or_default();
         // Only a denial's body is used, and only as much of it as a reply may carry.
         let max = plugin.config.max_denied_response_body_bytes as usize;
-        let wanted = if max > 0 { body_size.min(max) } else { body_size };
+        let wanted = if max > 0 {
+            body_size.min(max)
+        } else {
+            body_size
+        };
         let body = self
             .host
             .http_call_response_body(wanted)

@@ -118,10 +118,10 @@ pub const BAD: &[Bad] = &[
         true,
     ),
     bad(
-        "cluster name and authority too long together",
-        r#"{"grpc_service": {"envoy_grpc": {"cluster_name": "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc", "authority": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}}}"#,
+        "a list where a message is expected",
+        r#"{"grpc_service": {"envoy_grpc": ["ext_authz"]}}"#,
         "grpc_service.envoy_grpc",
-        false,
+        true,
     ),
     bad(
         "empty context extension key",
