@@ -99,9 +99,10 @@ pub fn decision(service: &HttpService, headers: &[(&[u8], &[u8])], body: Vec<u8>
     let result = if status == 200 {
         (|| {
             let mut request_headers = pick(&service.allowed_upstream_headers, HeaderAction::Set)?;
+            // As native: each value is one more value of the header, whether the request had it.
             request_headers.extend(pick(
                 &service.allowed_upstream_headers_to_append,
-                HeaderAction::Append,
+                HeaderAction::Add,
             )?);
             let headers_to_remove = headers
                 .iter()

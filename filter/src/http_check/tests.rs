@@ -98,7 +98,7 @@ fn ok_copies_the_allowed_headers() {
         names,
         [
             ("x-user-id", HeaderAction::Set),
-            ("x-trace", HeaderAction::Append)
+            ("x-trace", HeaderAction::Add)
         ]
     );
     assert_eq!(allow.headers_to_remove, ["authorization", "x-drop"]);
