@@ -71,6 +71,14 @@ impl HeaderMutationRules {
     }
 
     fn allows(&self, name: &str) -> bool {
+        // As native: `disallow_expression` first, over `allow_expression` when both match.
+        if self
+            .disallow_expression
+            .as_ref()
+            .is_some_and(|r| r.is_match(name))
+        {
+            return false;
+        }
         if self
             .allow_expression
             .as_ref()
@@ -78,12 +86,7 @@ impl HeaderMutationRules {
         {
             return true;
         }
-        if self.disallow_all
-            || self
-                .disallow_expression
-                .as_ref()
-                .is_some_and(|r| r.is_match(name))
-        {
+        if self.disallow_all {
             return false;
         }
         // `host` is a routing header, not a system one: `disallow_system` leaves it to

@@ -34,6 +34,10 @@ fn rule_sets() -> Vec<(&'static str, Value)> {
             "only_allowed",
             json!({"disallow_all": true, "allow_expression": {"regex": "x-user"}}),
         ),
+        (
+            "both_match",
+            json!({"allow_expression": {"regex": "x-user"}, "disallow_expression": {"regex": "x-user"}, "disallow_is_error": true}),
+        ),
     ]
 }
 
@@ -106,5 +110,5 @@ fn http_answers_are_reviewed_as_native_reviews_them() {
             compared += 1;
         }
     }
-    assert_eq!(compared, 12);
+    assert_eq!(compared, 16);
 }

@@ -138,3 +138,19 @@ fn query_text_needs_no_encoding() {
         assert!(!is_query_text(text), "{text:?}");
     }
 }
+
+#[test]
+fn disallow_expression_wins_over_allow_expression() {
+    let regex = |r: &str| Some(crate::route::matcher::full_match_regex(r).unwrap());
+    let rules = HeaderMutationRules {
+        allow_expression: regex("x-.*"),
+        disallow_expression: regex("x-user"),
+        disallow_is_error: true,
+        ..HeaderMutationRules::default()
+    };
+    assert_eq!(rules.check(Operation::Write, "x-user", b"v"), Outcome::Fail);
+    assert_eq!(
+        rules.check(Operation::Write, "x-other", b"v"),
+        Outcome::Apply
+    );
+}
