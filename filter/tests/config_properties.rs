@@ -9,36 +9,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::Rng;
+
 use ext_authz_filter::config::{Config, ConfigError};
 use serde_json::{json, Value};
 
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
 fn seeded() -> Rng {
-    let seed = std::env::var("CONFIG_PROPERTY_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0xc0f1_6000_0000_0015_u64);
-    println!("CONFIG_PROPERTY_SEED={seed}");
-    Rng(seed | 1)
+    Rng::seeded("CONFIG_PROPERTY_SEED", 0xc0f1_6000_0000_0015_u64)
 }
 
 /// Every JSON object in the README's `json` blocks and in the config tests' raw strings.

@@ -19,6 +19,9 @@
 // `append` is deprecated in Envoy's protos, and still read by native and by this filter.
 #![allow(deprecated)]
 
+mod common;
+use common::Rng;
+
 use std::collections::BTreeMap;
 
 use envoy_types::pb::envoy::config::core::v3 as core;
@@ -33,37 +36,8 @@ use ext_authz_filter::proto::structpb::decode_struct;
 use prost::Message;
 use serde_json::{Map, Value as Json};
 
-/// xorshift64*: small, seeded, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
 fn seeded() -> Rng {
-    let seed = std::env::var("DECODER_PROPERTY_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_dec0_de00_0015_u64);
-    println!("DECODER_PROPERTY_SEED={seed}");
-    Rng(seed | 1)
+    Rng::seeded("DECODER_PROPERTY_SEED", 0x5eed_dec0_de00_0015_u64)
 }
 
 const TEXTS: &[&str] = &[
