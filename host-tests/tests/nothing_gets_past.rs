@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use host_tests::auth_server::{allow, deny, set_header, RecordedCheck};
@@ -23,6 +23,7 @@ use host_tests::envoy::{
 };
 use host_tests::h2_client::{self, grpc_frame, H2Request, Step};
 use host_tests::raw_http::{self, ConnState, RawConn};
+use host_tests::rng::Rng;
 use host_tests::{AuthAction, Harness, Listener};
 use serde_json::{json, Value};
 
@@ -61,8 +62,7 @@ fn native_twin(listener: &str) -> String {
 }
 
 fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
+    host_tests::shared(|| {
         let pairs = [
             (PLAIN, config(AUTH_CLUSTER), false),
             (PARTIAL, with_body(AUTH_CLUSTER, true), true),
@@ -88,7 +88,7 @@ fn harness() -> &'static Harness {
             Listener::new("unset", vec![wasm_filter(&with_body(AUTH_CLUSTER, true))])
                 .upgrade("websocket"),
         );
-        Harness::start(&listeners)
+        listeners
     })
 }
 
@@ -157,24 +157,8 @@ impl Got {
 
 /// Printable bytes, different for each seed (the `body` of a CheckRequest is UTF-8).
 fn payload(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    (0..len).map(|_| b'a' + (rng.next() % 26) as u8).collect()
-}
-
-/// xorshift64*: deterministic, good enough for sizes, verdicts and bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+    let mut rng = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    (0..len).map(|_| b'a' + rng.below(26) as u8).collect()
 }
 
 /// FNV-1a, to compare bodies by hash in messages that stay readable.
@@ -1245,11 +1229,11 @@ fn with_request_body_without_allow_on_headers_stop_iteration() {
 fn bounded_concurrent_load() {
     const REQUESTS: usize = 400;
     const AT_ONCE: usize = 16;
-    const MAX_SIZE: u64 = 64 * 1024;
+    const MAX_SIZE: usize = 64 * 1024;
     let h = harness();
     let case = h.case("load");
     by_header(&case);
-    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let mut rng = Rng::new(0x5EED_1234_ABCD_0001);
     struct Item {
         id: usize,
         listener: &'static str,
@@ -1261,15 +1245,15 @@ fn bounded_concurrent_load() {
     let items: Vec<Item> = (0..REQUESTS)
         .map(|id| Item {
             id,
-            listener: WASM[rng.below(3) as usize],
-            proto: PROTOS[rng.below(2) as usize],
+            listener: WASM[rng.below(3)],
+            proto: PROTOS[rng.below(2)],
             verdict: if rng.below(2) == 0 {
                 Verdict::Allow
             } else {
                 Verdict::Deny
             },
-            body: payload(rng.below(MAX_SIZE + 1) as usize, 1000 + id as u64),
-            delay_ms: rng.below(20),
+            body: payload(rng.below(MAX_SIZE + 1), 1000 + id as u64),
+            delay_ms: rng.below(20) as u64,
         })
         .collect();
     let expected: Vec<(usize, &'static str, Verdict, usize, u64, u16)> = items
