@@ -55,7 +55,7 @@ unit:
 	$(CARGO) test -p ext-authz-filter
 
 host-tests: build envoy
-	ENVOY_BIN=$(abspath $(ENVOY)) EXT_AUTHZ_WASM=$(abspath $(WASM)) $(CARGO) test -p host-tests -p ship-tests -p wasm-oci -p ext-authz-config -- --test-threads 2
+	ENVOY_BIN=$(abspath $(ENVOY)) EXT_AUTHZ_WASM=$(abspath $(WASM)) $(CARGO) test -p host-tests -p ship-tests -p wasm-oci -p ext-authz-config -p example-auth-server -- --test-threads 2
 
 test: setup fmt-check clippy unit host-tests run-smoke bench-smoke
 

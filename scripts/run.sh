@@ -151,8 +151,12 @@ if [[ $RUN_SMOKE == 1 ]]; then
   code=$(request -H 'x-ext-authz: allow')
   if [[ $code == 200 ]]; then
     log "smoke: allowed request -> $code (ok)"
-    grep -q '^x-ext-authz-check-result: allowed' "$BODY_FILE" \
-      || log "smoke: note: the backend did not see 'x-ext-authz-check-result: allowed'"
+    # The filter applied the server's header change: without it the allow proves only a 200.
+    if ! grep -q '^x-ext-authz-check-result: allowed' "$BODY_FILE"; then
+      echo "run.sh: smoke: the backend did not see 'x-ext-authz-check-result: allowed'; body:" >&2
+      cat "$BODY_FILE" >&2
+      failed=1
+    fi
   else
     echo "run.sh: smoke: allowed request -> $code, expected 200; body:" >&2
     cat "$BODY_FILE" >&2

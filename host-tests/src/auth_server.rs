@@ -35,6 +35,23 @@ pub enum AuthAction {
     /// Starts an OK answer, then resets the stream mid-answer: the response headers and part of
     /// the message go out, then RST_STREAM (INTERNAL_ERROR).
     Reset,
+    /// Waits until the gate is opened (by the test, on an event it saw), then acts.
+    Hold(Gate, Box<AuthAction>),
+}
+
+/// What a held answer waits for: a test opens it when the event it waits on has happened, so
+/// an answer comes after that event however slow the machine is, not after a guessed delay.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<std::sync::atomic::AtomicBool>);
+
+impl Gate {
+    pub fn open(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn is_open(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Marks a response to be cut off mid-answer (see [`AuthAction::Reset`]).
@@ -186,6 +203,14 @@ impl Authorization for Service {
                 }
                 AuthAction::Delay(delay, then) => {
                     tokio::time::sleep(delay).await;
+                    action = *then;
+                }
+                AuthAction::Hold(gate, then) => {
+                    // Bounded, so that a test that never opens the gate still ends.
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                    while !gate.is_open() && tokio::time::Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
                     action = *then;
                 }
                 AuthAction::Reset => {

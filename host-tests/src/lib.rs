@@ -6,13 +6,16 @@
 
 pub mod auth_server;
 pub mod backend;
+pub mod bootstrap;
 pub mod client;
 pub mod compare;
 pub mod envoy;
 pub mod h2_client;
 pub mod http_auth_server;
 pub mod raw_http;
+pub mod rng;
 pub mod tls;
+pub mod traps;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +24,14 @@ pub use auth_server::{AuthAction, AuthServer};
 pub use backend::Backend;
 pub use client::{Request, Response};
 pub use envoy::{Envoy, Listener};
+
+/// The one Envoy of a test file (each file is its own binary), started by the first test that
+/// asks, with the listeners `listeners` builds; every test of the file shares it. Its log is read
+/// for wasm traps when the binary exits (see [`traps`]).
+pub fn shared(listeners: impl FnOnce() -> Vec<Listener>) -> &'static Harness {
+    static SHARED: std::sync::OnceLock<Harness> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| Harness::start(&listeners()))
+}
 
 /// Envoy, the auth server and the backend, with the runtime that serves the last two.
 pub struct Harness {

@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 /// How long any single read may wait.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// As the pause before a part of [`exchange`]: the part waits until the response has been read
+/// (and so is never sent if it comes), or until the exchange's timeout. A request whose answer
+/// must come before its body is all sent then does not depend on how fast the machine is.
+pub const UNTIL_ANSWERED: Duration = Duration::MAX;
+
 /// One response as read off the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawResponse {
@@ -292,7 +297,11 @@ pub fn exchange_within(
         let (stop, done) = (Arc::clone(&stop), Arc::clone(&done));
         std::thread::spawn(move || {
             for (pause, bytes) in parts {
-                if !pause.is_zero() {
+                if pause == UNTIL_ANSWERED {
+                    while !stop.load(Ordering::SeqCst) && started.elapsed() < timeout {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                } else if !pause.is_zero() {
                     std::thread::sleep(pause);
                 }
                 if stop.load(Ordering::SeqCst) {

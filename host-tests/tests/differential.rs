@@ -6,8 +6,6 @@
 //! `DIFF_SEED` picks the seed (printed on failure, so a failing case can be replayed) and
 //! `DIFF_CASES` the number of cases (300 by default).
 
-use std::sync::OnceLock;
-
 use envoy_types::pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption, QueryParameter};
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
@@ -17,43 +15,18 @@ use envoy_types::pb::envoy::service::auth::v3::{
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use host_tests::backend::RecordedRequest;
 use host_tests::envoy::{native_ext_authz, wasm_filter, AUTH_CLUSTER};
+use host_tests::rng::Rng;
 use host_tests::{compare, AuthAction, Harness, Listener, Request, Response};
 use serde_json::json;
 
 fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
+    host_tests::shared(|| {
         let config = json!({"grpc_service": {"envoy_grpc": {"cluster_name": AUTH_CLUSTER}, "timeout": "5s"}});
-        Harness::start(&[
+        vec![
             Listener::new("native", vec![native_ext_authz(&config)]),
             Listener::new("wasm", vec![wasm_filter(&config)]),
-        ])
+        ]
     })
-}
-
-/// xorshift64*: small, seeded, and the same everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-    fn text(&mut self, alphabet: &[u8], max: usize) -> Vec<u8> {
-        let len = self.below(max + 1);
-        (0..len).map(|_| *self.pick(alphabet)).collect()
-    }
 }
 
 const TOKEN: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-";
@@ -276,7 +249,7 @@ fn random_requests_and_answers_match_native() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(300);
     let h = harness();
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     for n in 0..cases {
         let request = request(&mut rng);
         let answer = answer(&mut rng);

@@ -3,8 +3,6 @@
 //! response code details and the CheckRequest must match. One case per field and per odd input,
 //! so that a difference names what differs. (`differential.rs` adds random ones.)
 
-use std::sync::OnceLock;
-
 use envoy_types::pb::envoy::config::core::v3::QueryParameter;
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
@@ -18,13 +16,12 @@ use host_tests::{compare, AuthAction, Harness, Listener, Request};
 use serde_json::json;
 
 fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
+    host_tests::shared(|| {
         let config = json!({"grpc_service": {"envoy_grpc": {"cluster_name": AUTH_CLUSTER}, "timeout": "5s"}});
-        Harness::start(&[
+        vec![
             Listener::new("native", vec![native_ext_authz(&config)]),
             Listener::new("wasm", vec![wasm_filter(&config)]),
-        ])
+        ]
     })
 }
 

@@ -2,8 +2,6 @@
 //! `/api/pets/1` allowed, the rest 401 with `x-server`), called by the native filter and by this
 //! one in the same Envoy. The client, the upstream and the auth server must see the same.
 
-use std::sync::OnceLock;
-
 use host_tests::backend::RecordedRequest;
 use host_tests::envoy::{native_ext_authz, wasm_filter, DOWN_CLUSTER, HTTP_AUTH_CLUSTER};
 use host_tests::{compare, Harness, Listener, Request, Response};
@@ -26,14 +24,13 @@ fn config(cluster: &str) -> Value {
 }
 
 fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
-        Harness::start(&[
+    host_tests::shared(|| {
+        vec![
             Listener::new("native", vec![native_ext_authz(&config(HTTP_AUTH_CLUSTER))]),
             Listener::new("wasm", vec![wasm_filter(&config(HTTP_AUTH_CLUSTER))]),
             Listener::new("native_down", vec![native_ext_authz(&config(DOWN_CLUSTER))]),
             Listener::new("wasm_down", vec![wasm_filter(&config(DOWN_CLUSTER))]),
-        ])
+        ]
     })
 }
 

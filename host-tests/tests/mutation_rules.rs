@@ -3,8 +3,6 @@
 //! Envoy, with each rule set. The client, the upstream and the access log must match; the wasm
 //! filter's counters must count what it refused.
 
-use std::sync::OnceLock;
-
 use envoy_types::pb::envoy::config::core::v3::QueryParameter;
 use envoy_types::pb::envoy::service::auth::v3::OkHttpResponse;
 use host_tests::auth_server::{allow_with, deny, set_header};
@@ -12,14 +10,15 @@ use host_tests::envoy::{native_ext_authz, wasm_filter, AUTH_CLUSTER};
 use host_tests::{compare, AuthAction, Harness, Listener, Request};
 use serde_json::{json, Value};
 
+fn validating() -> Value {
+    json!({"validate_mutations": true, "status_on_error": {"code": 503}})
+}
+
 /// The rule sets: a name, and the ExtAuthz fields that make it.
 fn rule_sets() -> Vec<(&'static str, Value)> {
     vec![
         ("lenient", json!({})),
-        (
-            "validating",
-            json!({"validate_mutations": true, "status_on_error": {"code": 503}}),
-        ),
+        ("validating", validating()),
         (
             "rules_default",
             json!({"decoder_header_mutation_rules": {}}),
@@ -36,6 +35,34 @@ fn rule_sets() -> Vec<(&'static str, Value)> {
             "rules_routing",
             json!({"decoder_header_mutation_rules": {"allow_all_routing": true, "allow_envoy": true}}),
         ),
+        // Each rule alone, and with disallow_system, as the README's table has them.
+        (
+            "rules_allow_expression",
+            json!({"decoder_header_mutation_rules": {"allow_expression": {"regex": "x-allowed.*"}}}),
+        ),
+        (
+            "rules_allow_expression_no_system",
+            json!({"decoder_header_mutation_rules": {
+                "allow_expression": {"regex": "x-allowed.*"},
+                "disallow_system": true
+            }}),
+        ),
+        (
+            "rules_allow_envoy",
+            json!({"decoder_header_mutation_rules": {"allow_envoy": true}}),
+        ),
+        (
+            "rules_allow_envoy_no_system",
+            json!({"decoder_header_mutation_rules": {"allow_envoy": true, "disallow_system": true}}),
+        ),
+        (
+            "rules_allow_all_routing",
+            json!({"decoder_header_mutation_rules": {"allow_all_routing": true}}),
+        ),
+        (
+            "rules_allow_all_routing_no_system",
+            json!({"decoder_header_mutation_rules": {"allow_all_routing": true, "disallow_system": true}}),
+        ),
         (
             "rules_allow_list",
             json!({"decoder_header_mutation_rules": {
@@ -47,8 +74,7 @@ fn rule_sets() -> Vec<(&'static str, Value)> {
 }
 
 fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
+    host_tests::shared(|| {
         let mut listeners = Vec::new();
         for (name, fields) in rule_sets() {
             let mut config = json!({
@@ -67,7 +93,17 @@ fn harness() -> &'static Harness {
                 vec![wasm_filter(&config)],
             ));
         }
-        Harness::start(&listeners)
+        // The counter test's own listener: the differential test sends to the others at the
+        // same time, and the counters are read as exact deltas.
+        let mut counted = json!({
+            "grpc_service": {"envoy_grpc": {"cluster_name": AUTH_CLUSTER}, "timeout": "5s"},
+            "stat_prefix": "counted"
+        });
+        for (key, value) in validating().as_object().into_iter().flatten() {
+            counted[key] = value.clone();
+        }
+        listeners.push(Listener::new("wasm_counted", vec![wasm_filter(&counted)]));
+        listeners
     })
 }
 
@@ -203,7 +239,7 @@ fn every_rule_set_answers_as_native() {
 #[test]
 fn refused_answers_count_as_invalid() {
     let h = harness();
-    let stat = |name: &str| h.plugin_stat(&format!("ext_authz.validating.{name}"));
+    let stat = |name: &str| h.plugin_stat(&format!("ext_authz.counted.{name}"));
     let (invalid, denied, ok) = (stat("invalid"), stat("denied"), stat("ok"));
     for (answer, status) in [
         (sets(&[("x-nl", "a\nb")]), 500),
@@ -216,7 +252,7 @@ fn refused_answers_count_as_invalid() {
         let case = h.case("counted");
         h.auth.respond(&case, answer);
         assert_eq!(
-            h.send("wasm_validating", &Request::get("/").case(&case))
+            h.send("wasm_counted", &Request::get("/").case(&case))
                 .status,
             status
         );

@@ -10,15 +10,13 @@ use host_tests::envoy::{
 };
 use host_tests::{compare, AuthAction, Harness, Listener, Request, Response};
 use serde_json::{json, Value};
-use std::sync::OnceLock;
 
 fn config(cluster: &str) -> Value {
     json!({"grpc_service": {"envoy_grpc": {"cluster_name": cluster}, "timeout": "2s"}, "transport_api_version": "V3"})
 }
 
 fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
+    host_tests::shared(|| {
         let up = config(AUTH_CLUSTER);
         let down = config(DOWN_CLUSTER);
         let mut allow_on_error = down.clone();
@@ -49,7 +47,7 @@ fn harness() -> &'static Harness {
             "filter_metadata": {"acme.route": {"name": "r1"}, "other": {"x": 1}},
             "typed_filter_metadata": {"acme.route.typed": string_value("r1"), "other.typed": string_value("x")}
         });
-        Harness::start(&[
+        vec![
             Listener::new("wasm", vec![wasm_filter(&up)]),
             Listener::new("native", vec![native_ext_authz(&up)]),
             Listener::new("wasm_selected", vec![wasm_filter(&selected)]),
@@ -94,7 +92,7 @@ fn harness() -> &'static Harness {
                 "native_allow_on_error",
                 vec![native_ext_authz(&allow_on_error)],
             ),
-        ])
+        ]
     })
 }
 

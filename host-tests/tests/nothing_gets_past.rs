@@ -14,15 +14,16 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use host_tests::auth_server::{allow, deny, set_header, RecordedCheck};
+use host_tests::auth_server::{allow, deny, set_header, Gate, RecordedCheck};
 use host_tests::envoy::{
     native_ext_authz, wasm_filter, wasm_filter_for_bodies, AUTH_CLUSTER, HANGUP_CLUSTER,
 };
 use host_tests::h2_client::{self, grpc_frame, H2Request, Step};
 use host_tests::raw_http::{self, ConnState, RawConn};
+use host_tests::rng::Rng;
 use host_tests::{AuthAction, Harness, Listener};
 use serde_json::{json, Value};
 
@@ -61,8 +62,7 @@ fn native_twin(listener: &str) -> String {
 }
 
 fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
+    host_tests::shared(|| {
         let pairs = [
             (PLAIN, config(AUTH_CLUSTER), false),
             (PARTIAL, with_body(AUTH_CLUSTER, true), true),
@@ -88,7 +88,7 @@ fn harness() -> &'static Harness {
             Listener::new("unset", vec![wasm_filter(&with_body(AUTH_CLUSTER, true))])
                 .upgrade("websocket"),
         );
-        Harness::start(&listeners)
+        listeners
     })
 }
 
@@ -113,6 +113,9 @@ enum Body {
     Chunked(Vec<u8>, usize),
     /// `content-length`, the bytes sent in pieces of this size with a pause before each.
     Trickle(Vec<u8>, usize, Duration),
+    /// As `Trickle`, but over HTTP/1.1 the last piece waits for the answer: for a request that
+    /// must be decided before its body is all sent.
+    TrickleHeld(Vec<u8>, usize, Duration),
     /// The bytes (maybe none), then trailers. HTTP/1.1: chunked with a trailer section.
     Trailers(Vec<u8>),
 }
@@ -121,7 +124,11 @@ impl Body {
     fn bytes(&self) -> &[u8] {
         match self {
             Body::None => &[],
-            Body::Length(b) | Body::Chunked(b, _) | Body::Trickle(b, ..) | Body::Trailers(b) => b,
+            Body::Length(b)
+            | Body::Chunked(b, _)
+            | Body::Trickle(b, ..)
+            | Body::TrickleHeld(b, ..)
+            | Body::Trailers(b) => b,
         }
     }
 
@@ -157,24 +164,8 @@ impl Got {
 
 /// Printable bytes, different for each seed (the `body` of a CheckRequest is UTF-8).
 fn payload(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    (0..len).map(|_| b'a' + (rng.next() % 26) as u8).collect()
-}
-
-/// xorshift64*: deterministic, good enough for sizes, verdicts and bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+    let mut rng = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    (0..len).map(|_| b'a' + rng.below(26) as u8).collect()
 }
 
 /// FNV-1a, to compare bodies by hash in messages that stay readable.
@@ -226,12 +217,15 @@ fn send_h1(port: u16, headers: &[(&str, String)], body: &Body) -> Result<Got, St
             request.extend(raw_http::chunked(bytes, 1024, &[TRAILER]));
             parts.push((Duration::ZERO, request));
         }
-        Body::Trickle(bytes, piece, pause) => {
+        Body::Trickle(bytes, piece, pause) | Body::TrickleHeld(bytes, piece, pause) => {
             let mut h = headers.to_vec();
             h.push(("content-length", bytes.len().to_string()));
             parts.push((Duration::ZERO, raw_http::head(method, "/", &h)));
             for chunk in bytes.chunks(*piece) {
                 parts.push((*pause, chunk.to_vec()));
+            }
+            if let (Body::TrickleHeld(..), Some(last)) = (body, parts.last_mut()) {
+                last.0 = raw_http::UNTIL_ANSWERED;
             }
         }
     }
@@ -258,10 +252,12 @@ fn send_h2(h: &Harness, port: u16, headers: &[(&str, String)], body: &Body) -> R
         Body::Chunked(bytes, chunk) => bytes
             .chunks(*chunk)
             .fold(request, |r, c| r.step(Step::Data(c.to_vec()))),
-        Body::Trickle(bytes, piece, pause) => bytes.chunks(*piece).fold(
-            request.header("content-length", bytes.len().to_string()),
-            |r, c| r.step(Step::Wait(*pause)).step(Step::Data(c.to_vec())),
-        ),
+        Body::Trickle(bytes, piece, pause) | Body::TrickleHeld(bytes, piece, pause) => {
+            bytes.chunks(*piece).fold(
+                request.header("content-length", bytes.len().to_string()),
+                |r, c| r.step(Step::Wait(*pause)).step(Step::Data(c.to_vec())),
+            )
+        }
         Body::Trailers(bytes) => {
             let request = if bytes.is_empty() {
                 request
@@ -340,16 +336,23 @@ fn denial() -> AuthAction {
     ))
 }
 
-fn slow(case: &str, verdict: Verdict) {
-    let answer = match verdict {
+fn answer(verdict: Verdict) -> AuthAction {
+    match verdict {
         Verdict::Allow => AuthAction::respond(allow()),
         Verdict::Deny => denial(),
         Verdict::Reset => AuthAction::Reset,
-        Verdict::Unreachable => return,
-    };
+        // Not scripted: the listener's cluster hangs up, and the server never sees the call.
+        Verdict::Unreachable => AuthAction::respond(allow()),
+    }
+}
+
+fn slow(case: &str, verdict: Verdict) {
+    if verdict == Verdict::Unreachable {
+        return;
+    }
     harness()
         .auth
-        .respond(case, AuthAction::Delay(SLOW, Box::new(answer)));
+        .respond(case, AuthAction::Delay(SLOW, Box::new(answer(verdict))));
 }
 
 /// Scripts a case by the request's `x-verdict` (`allow`, else deny) and `x-delay-ms` headers.
@@ -431,7 +434,16 @@ fn run_matrix(name: &str, requests: Vec<(String, Proto, String, Body, Verdict)>)
     let h = harness();
     let seen = parallel(requests, 12, |(listener, proto, label, body, verdict)| {
         let case = h.case(&format!("{name}-{listener}-{proto:?}-{label}-{verdict:?}"));
-        slow(&case, verdict);
+        if by_size(&listener, proto, body.bytes().len(), verdict) == 413 {
+            // Refused before its decision: the answer is held (never released) so that it
+            // cannot beat the 413 on a slow machine. The filter cancels the call; if it did
+            // not, the hold would end after a minute and the cancel checks fail.
+            let answer = AuthAction::Delay(SLOW, Box::new(answer(verdict)));
+            h.auth
+                .respond(&case, AuthAction::Hold(Gate::default(), Box::new(answer)));
+        } else {
+            slow(&case, verdict);
+        }
         let got = send(h, &listener, proto, &case, &[], &body);
         (listener, proto, label, body, verdict, case, got)
     });
@@ -627,7 +639,7 @@ fn content_length_bodies() {
         .filter(|s| wasm_only_413(s) && !s.listener.starts_with("native_"))
     {
         assert!(
-            poll(Duration::from_secs(5), || h
+            poll(Duration::from_secs(30), || h
                 .auth
                 .outcomes(&s.case)
                 .cancelled
@@ -689,18 +701,31 @@ fn bodies_with_trailers() {
 fn trickled_bodies() {
     // 6000 bytes, 150 at a time every 20 ms: the request takes ~800 ms to send, and the check of a
     // plain listener (sent with the headers) is answered ~300 ms in.
-    let bodies = [(
-        "6000B-trickled",
-        Body::Trickle(payload(6000, 30), 150, Duration::from_millis(20)),
-    )];
-    let seen = every_listener("trickle", &bodies, &PROTOS);
+    // Decided while the client is still sending: the denial of a check sent with the headers,
+    // and the 413 of a body over max_request_bytes. Over HTTP/1.1 their last piece waits for
+    // the answer, so "before the whole body" does not hang on the machine's speed.
+    let early = |listener: &str, verdict: Verdict| {
+        (listener.ends_with(PLAIN) && verdict == Verdict::Deny) || listener.ends_with(STRICT)
+    };
+    let (bytes, piece, pause) = (payload(6000, 30), 150, Duration::from_millis(20));
+    let mut requests = Vec::new();
+    for listener in all_listeners() {
+        for proto in PROTOS {
+            for verdict in [Verdict::Deny, Verdict::Allow] {
+                let body = if early(&listener, verdict) && proto == Proto::H1 {
+                    Body::TrickleHeld(bytes.clone(), piece, pause)
+                } else {
+                    Body::Trickle(bytes.clone(), piece, pause)
+                };
+                let label = "6000B-trickled".to_owned();
+                requests.push((listener.clone(), proto, label, body, verdict));
+            }
+        }
+    }
+    let seen = run_matrix("trickle", requests);
     assert_matrix(&seen, wasm_only_413);
     for s in &seen {
-        // Decided while the client was still sending: the denial of a check sent with the
-        // headers, and the 413 of a body over max_request_bytes.
-        let early = (s.listener.ends_with(PLAIN) && s.verdict == Verdict::Deny)
-            || s.listener.ends_with(STRICT);
-        if early && s.proto == Proto::H1 {
+        if early(&s.listener, s.verdict) && s.proto == Proto::H1 {
             assert_eq!(
                 s.got.sent_all,
                 Some(false),
@@ -1017,8 +1042,13 @@ fn client_that_hangs_up_while_its_check_is_pending() {
     }
     let results = parallel(items, 12, |(listener, proto, declared, sent)| {
         let case = h.case(&format!("hangup-{listener}-{proto:?}"));
-        // An allow: a request let through after its client left would show upstream.
-        slow(&case, Verdict::Allow);
+        // An allow, held until Envoy has cancelled the call (or 20 s have passed): a request let
+        // through after its client left would show upstream, whatever the machine's speed.
+        let gate = Gate::default();
+        h.auth.respond(
+            &case,
+            AuthAction::Hold(gate.clone(), Box::new(AuthAction::respond(allow()))),
+        );
         let port = h.envoy.port(&listener);
         let body = payload(declared, 60);
         let checked = || !h.auth.checks(&case).is_empty();
@@ -1054,12 +1084,19 @@ fn client_that_hangs_up_while_its_check_is_pending() {
                 })
             }
         };
-        // Wait until the auth server is done with the call: cancelled by Envoy, or answered.
-        poll(Duration::from_secs(5), || {
+        // Wait until Envoy cancels the call; if it does not, let the answer go, and wait until
+        // the server is done with the call.
+        poll(Duration::from_secs(20), || {
+            h.auth.outcomes(&case).cancelled == 1
+        });
+        gate.open();
+        poll(Duration::from_secs(30), || {
             let o = h.auth.outcomes(&case);
             o.answered + o.cancelled == 1
         });
-        // An answer would have let the request go at once; give it the time to show.
+        // The stream is over once it is logged; an answer would have let the request go at
+        // once, so give it a moment more to show.
+        h.access_log(&case, 1);
         let leaked = poll(Duration::from_millis(200), || h.backend.arrivals(&case) > 0);
         let outcome = h.auth.outcomes(&case);
         (listener, proto, case, check_seen, outcome, leaked)
@@ -1245,11 +1282,11 @@ fn with_request_body_without_allow_on_headers_stop_iteration() {
 fn bounded_concurrent_load() {
     const REQUESTS: usize = 400;
     const AT_ONCE: usize = 16;
-    const MAX_SIZE: u64 = 64 * 1024;
+    const MAX_SIZE: usize = 64 * 1024;
     let h = harness();
     let case = h.case("load");
     by_header(&case);
-    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let mut rng = Rng::new(0x5EED_1234_ABCD_0001);
     struct Item {
         id: usize,
         listener: &'static str,
@@ -1261,15 +1298,15 @@ fn bounded_concurrent_load() {
     let items: Vec<Item> = (0..REQUESTS)
         .map(|id| Item {
             id,
-            listener: WASM[rng.below(3) as usize],
-            proto: PROTOS[rng.below(2) as usize],
+            listener: WASM[rng.below(3)],
+            proto: PROTOS[rng.below(2)],
             verdict: if rng.below(2) == 0 {
                 Verdict::Allow
             } else {
                 Verdict::Deny
             },
-            body: payload(rng.below(MAX_SIZE + 1) as usize, 1000 + id as u64),
-            delay_ms: rng.below(20),
+            body: payload(rng.below(MAX_SIZE + 1), 1000 + id as u64),
+            delay_ms: rng.below(20) as u64,
         })
         .collect();
     let expected: Vec<(usize, &'static str, Verdict, usize, u64, u16)> = items

@@ -1,8 +1,6 @@
 //! Route rules in a real Envoy: each match kind picks its settings, disabled routes pass
 //! unchecked and are counted, context extensions merge, and two stacked instances must both allow.
 
-use std::sync::OnceLock;
-
 use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
 use host_tests::auth_server::{allow, deny};
 use host_tests::envoy::{wasm_filter, wasm_filter_named, AUTH_CLUSTER, DOWN_CLUSTER};
@@ -10,8 +8,7 @@ use host_tests::{AuthAction, Harness, Listener, Request};
 use serde_json::json;
 
 fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
+    host_tests::shared(|| {
         let grpc = json!({"envoy_grpc": {"cluster_name": AUTH_CLUSTER}, "timeout": "2s"});
         let routed = json!({
             "grpc_service": grpc,
@@ -38,10 +35,16 @@ fn harness() -> &'static Harness {
             "context_extensions": {"layer": "route"},
             "routes": [{"match": {"prefix": "/open"}, "disabled": true}]
         });
-        Harness::start(&[
+        vec![
             Listener::new("routed", vec![wasm_filter(&routed)]),
-            Listener::new("stacked", vec![wasm_filter_named("gateway", &gateway), wasm_filter_named("route", &route_level)]),
-        ])
+            Listener::new(
+                "stacked",
+                vec![
+                    wasm_filter_named("gateway", &gateway),
+                    wasm_filter_named("route", &route_level),
+                ],
+            ),
+        ]
     })
 }
 

@@ -3,7 +3,6 @@
 //! the upstream; a gRPC step's `dynamic_metadata` and `config` reach the later steps as Gloo's
 //! passthrough hands them on; the first denial ends the chain; the chain has one deadline.
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, OkHttpResponse};
@@ -14,8 +13,7 @@ use host_tests::{AuthAction, Harness, Listener, Request};
 use serde_json::json;
 
 fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
+    host_tests::shared(|| {
         let grpc = json!({"envoy_grpc": {"cluster_name": AUTH_CLUSTER}, "timeout": "2s"});
         let chain = json!({
             "stat_prefix": "chain",
@@ -41,11 +39,11 @@ fn harness() -> &'static Harness {
         // The same chain under a stat prefix of its own, for the one test that counts.
         let mut counted = chain.clone();
         counted["stat_prefix"] = json!("counted");
-        Harness::start(&[
+        vec![
             Listener::new("chain", vec![wasm_filter(&chain)]),
             Listener::new("counted", vec![wasm_filter(&counted)]),
             Listener::new("bounded", vec![wasm_filter(&bounded)]),
-        ])
+        ]
     })
 }
 

@@ -9,25 +9,27 @@ use host_tests::tls::{TestPki, CLIENT_SPIFFE_ID, SERVER_NAME, SERVICE_NAME};
 use host_tests::{compare, tls, Harness, Listener, Request};
 use serde_json::json;
 
-struct Setup {
-    harness: Harness,
-    pki: TestPki,
+/// The certificates, made once per test binary before its Envoy starts.
+fn pki() -> &'static TestPki {
+    static PKI: OnceLock<TestPki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        TestPki::create(&std::env::temp_dir().join(format!("ext-authz-tls-{}", std::process::id())))
+    })
 }
 
-fn setup() -> &'static Setup {
-    static SETUP: OnceLock<Setup> = OnceLock::new();
-    SETUP.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("ext-authz-tls-{}", std::process::id()));
-        let pki = TestPki::create(&dir);
+fn harness() -> &'static Harness {
+    host_tests::shared(|| {
+        let pki = pki();
         let config = json!({"grpc_service": {"envoy_grpc": {"cluster_name": AUTH_CLUSTER}, "timeout": "2s"},
                             "include_tls_session": true});
-        let harness = Harness::start(&[
-            Listener::new("native_tls", vec![native_ext_authz(&config)]).tls(pki.transport_socket(false)),
+        vec![
+            Listener::new("native_tls", vec![native_ext_authz(&config)])
+                .tls(pki.transport_socket(false)),
             Listener::new("wasm_tls", vec![wasm_filter(&config)]).tls(pki.transport_socket(false)),
-            Listener::new("native_mtls", vec![native_ext_authz(&config)]).tls(pki.transport_socket(true)),
+            Listener::new("native_mtls", vec![native_ext_authz(&config)])
+                .tls(pki.transport_socket(true)),
             Listener::new("wasm_mtls", vec![wasm_filter(&config)]).tls(pki.transport_socket(true)),
-        ]);
-        Setup { harness, pki }
+        ]
     })
 }
 
@@ -47,7 +49,7 @@ fn tls_view(request: &CheckRequest) -> (String, String, Option<String>) {
 /// Sends one request over TLS to the native and the wasm listener; returns the wasm one's check
 /// after asserting that both checks are the same.
 fn same_over_tls(native: &str, wasm: &str, mutual: bool) -> CheckRequest {
-    let Setup { harness: h, pki } = setup();
+    let (h, pki) = (harness(), pki());
     let connector = pki.connector(mutual);
     let mut checks = Vec::new();
     for listener in [native, wasm] {
