@@ -2,8 +2,6 @@
 //! and wasm in one Envoy: every answer, gRPC or HTTP, goes through the same review, and the client,
 //! the upstream and the response-code details must be the same as native's.
 
-use std::sync::OnceLock;
-
 use host_tests::envoy::{native_ext_authz, wasm_filter, HTTP_AUTH_CLUSTER};
 use host_tests::{compare, Harness, Listener, Request};
 use serde_json::{json, Value};
@@ -42,9 +40,8 @@ fn rule_sets() -> Vec<(&'static str, Value)> {
 }
 
 fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
-        let listeners: Vec<Listener> = rule_sets()
+    host_tests::shared(|| {
+        rule_sets()
             .into_iter()
             .flat_map(|(name, rules)| {
                 [
@@ -55,8 +52,7 @@ fn harness() -> &'static Harness {
                     Listener::new(&format!("wasm_{name}"), vec![wasm_filter(&config(rules))]),
                 ]
             })
-            .collect();
-        Harness::start(&listeners)
+            .collect()
     })
 }
 
