@@ -35,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -101,7 +102,19 @@ CASES = [
         body_bytes=4096,
         config={"with_request_body": {"max_request_bytes": 8192, "allow_partial_message": False}},
     ),
+    # An auth server that takes the call and never answers: every request waits out the timeout
+    # and gets status_on_error (403). The "Slow auth server" section reads its p99.
+    Case(
+        "slow",
+        "auth server slower than the timeout",
+        [ALLOW, *BASE_HEADERS],
+        allowed=False,
+        config={"grpc_service": {"envoy_grpc": {"cluster_name": "ext_authz_slow"}, "timeout": "0.5s"}},
+    ),
 ]
+SLOW_TIMEOUT_MS = 500.0
+# p99 of the slow case may exceed the timeout by at most this much.
+SLOW_SLACK_MS = 50.0
 
 PROXIES = ["noauth", "native", "wasm"]
 PROXY_TITLES = {"noauth": "no auth", "native": "native ext_authz", "wasm": "wasm ext_authz"}
@@ -301,7 +314,29 @@ def auth_filter(proxy: str, config: dict, wasm: Path) -> list[dict]:
     ]
 
 
-def proxy_bootstrap(proxy: str, cases: list[Case], auth_port: int, backend_port: int, wasm: Path) -> dict:
+def silent_server() -> int:
+    """A loopback "auth server" that accepts connections and reads them but never writes a byte:
+    slower than any timeout. Returns its port; its threads end with the process."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+
+    def drain(conn: socket.socket) -> None:
+        with conn:
+            while conn.recv(65536):
+                pass
+
+    def accept() -> None:
+        while True:
+            conn, _ = server.accept()
+            threading.Thread(target=drain, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def proxy_bootstrap(proxy: str, cases: list[Case], auth_port: int, backend_port: int, wasm: Path, slow_port: int = 0) -> dict:
     """One listener per case (a case may change the filter config); all share the clusters."""
     listeners = [
         listener(
@@ -315,7 +350,11 @@ def proxy_bootstrap(proxy: str, cases: list[Case], auth_port: int, backend_port:
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
         "static_resources": {
             "listeners": listeners,
-            "clusters": [cluster("ext_authz", auth_port, True), cluster("backend", backend_port, False)],
+            "clusters": [
+                cluster("ext_authz", auth_port, True),
+                cluster("ext_authz_slow", slow_port or auth_port, True),
+                cluster("backend", backend_port, False),
+            ],
         },
     }
 
@@ -437,6 +476,69 @@ def problems(proxy: str, case: Case, run: dict) -> list[str]:
     if case.expected_status(proxy) != 200 and non_2xx < run["requests"]:
         out.append(f"{run['requests'] - non_2xx} of {run['requests']} answers were 2xx, expected 403")
     return out
+
+
+def memory_over_time(proxies: dict, case: Case, seconds: int, connections: int) -> dict:
+    """Native and wasm under the same load at once for `seconds`, RSS sampled every second:
+    growth is the last sample minus the first (taken after one second of load)."""
+    out: dict[str, dict] = {p: {"samples_mb": []} for p in ("native", "wasm")}
+    loads = [
+        threading.Thread(target=run_wrk, args=(proxies[p].ports[f"{p}_{case.name}"], case, seconds, connections))
+        for p in out
+    ]
+    for load in loads:
+        load.start()
+    time.sleep(1)
+    while any(load.is_alive() for load in loads):
+        for p in out:
+            out[p]["samples_mb"].append(rss_kb(proxies[p].proc.pid) / 1024)
+        time.sleep(1)
+    for load in loads:
+        load.join()
+    for p, m in out.items():
+        s = m["samples_mb"] or [float("nan")]
+        m.update(first_mb=s[0], last_mb=s[-1], max_mb=max(s), growth_mb=s[-1] - s[0], seconds=seconds)
+    return out
+
+
+def extra_sections(summary: dict, memory: dict | None) -> list[str]:
+    lines = []
+    slow = summary.get("slow")
+    if slow:
+        limit = SLOW_TIMEOUT_MS + SLOW_SLACK_MS
+        lines += [
+            "## Slow auth server",
+            "",
+            f"The auth server takes the call and never answers; the filters' timeout is {SLOW_TIMEOUT_MS:.0f} ms, "
+            "so every request gets `status_on_error` (403) when it runs out.",
+            "",
+            "| Proxy | p50 ms | p99 ms | p99 over timeout ms | Within timeout + 50 ms |",
+            "|---|--:|--:|--:|---|",
+        ]
+        for p in ("native", "wasm"):
+            m = slow[p]
+            lines.append(
+                f"| {PROXY_TITLES[p]} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['p99_ms'] - SLOW_TIMEOUT_MS:+.1f} | "
+                f"{'yes' if m['p99_ms'] <= limit else '**no**'} |"
+            )
+        lines.append("")
+    if memory:
+        seconds = memory["wasm"]["seconds"]
+        lines += [
+            "## Memory over time",
+            "",
+            f"Native and wasm under the allowed load at once for {seconds} s; the proxy's RSS sampled every second.",
+            "",
+            "| Proxy | first MB | last MB | max MB | growth MB |",
+            "|---|--:|--:|--:|--:|",
+        ]
+        for p in ("native", "wasm"):
+            m = memory[p]
+            lines.append(
+                f"| {PROXY_TITLES[p]} | {m['first_mb']:.1f} | {m['last_mb']:.1f} | {m['max_mb']:.1f} | {m['growth_mb']:+.1f} |"
+            )
+        lines.append("")
+    return lines
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -600,6 +702,8 @@ def main() -> int:
     ap.add_argument("--cases", default=os.environ.get("BENCH_CASES", ""), help="comma-separated subset")
     ap.add_argument("--smoke", action="store_true", help="one short round: that it runs and writes its table")
     ap.add_argument("--no-chart", action="store_true")
+    ap.add_argument("--memory-seconds", type=int, default=int(os.environ.get("BENCH_MEMORY_SECONDS", 60)),
+                    help="length of the memory-over-time run (0: none)")
     ap.add_argument("--no-pin", action="store_true", help="do not give the proxies a CPU of their own")
     ap.add_argument("--envoy", default=os.environ.get("ENVOY_BIN", str(ROOT / ".venv" / "envoy-bin")))
     ap.add_argument("--wasm", default=os.environ.get("EXT_AUTHZ_WASM", str(ROOT / "dist" / "ext_authz.wasm")))
@@ -607,6 +711,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.smoke:
         args.rounds, args.seconds, args.warmup = 1, 2, 1
+        args.memory_seconds = min(args.memory_seconds, 4)
 
     for path, hint in ((args.envoy, "make envoy"), (args.wasm, "make build"),
                        (args.auth_server, "cargo build --release -p example-auth-server")):
@@ -660,8 +765,9 @@ def main() -> int:
         wait_for("auth server", auth_ready, auth, auth_log)
         backend = start_envoy(children, args.envoy, "backend", backend_bootstrap(), work, load_cpus)
         backend_port = backend.ports["backend"]
+        slow_port = silent_server()
         proxies = {
-            p: start_envoy(children, args.envoy, p, proxy_bootstrap(p, cases, auth_port, backend_port, wasm), work, proxy_cpus)
+            p: start_envoy(children, args.envoy, p, proxy_bootstrap(p, cases, auth_port, backend_port, wasm, slow_port), work, proxy_cpus)
             for p in PROXIES
         }
 
@@ -691,6 +797,12 @@ def main() -> int:
                         f"rss {run['rss_mb']:.1f} MB",
                         flush=True,
                     )
+        memory = None
+        allowed_case = next((c for c in cases if c.name == "allowed"), None)
+        if args.memory_seconds > 0 and allowed_case:
+            memory = memory_over_time(proxies, allowed_case, args.memory_seconds, args.connections)
+            print(f"memory over {args.memory_seconds}s: " + ", ".join(
+                f"{p} {m['first_mb']:.1f} -> {m['last_mb']:.1f} MB" for p, m in memory.items()), flush=True)
     finally:
         children.stop()
     # The configs and logs of a run that got this far are not needed any more.
@@ -698,9 +810,12 @@ def main() -> int:
 
     summary = summarize(runs, cases, args.rounds)
     (out / "results.json").write_text(
-        json.dumps({"meta": meta, "summary": summary, "runs": {f"{p}/{c}": v for (p, c), v in runs.items()}}, indent=1)
+        json.dumps({"meta": meta, "summary": summary, "memory": memory,
+                    "runs": {f"{p}/{c}": v for (p, c), v in runs.items()}}, indent=1)
     )
     write_markdown(out / "results.md", meta, summary, cases, skipped, bad)
+    with (out / "results.md").open("a") as md:
+        md.write("\n".join(extra_sections(summary, memory)))
     print((out / "results.md").read_text())
     if not args.no_chart and write_chart(out / "results.png", meta, summary, cases):
         print(f"bench: wrote {out / 'results.png'}")
