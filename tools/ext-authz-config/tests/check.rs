@@ -311,3 +311,53 @@ fn checks_a_struct_configuration_as_envoy_hands_it_over() {
     let bad = text.replace("code: 403", "code: 42");
     assert_eq!(errors(&bad), [(20, "status_on_error.code".to_owned())]);
 }
+
+#[test]
+fn checks_the_ext_authz_entries_of_an_envoy_extension_policy() {
+    let text = "\
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyExtensionPolicy
+metadata:
+  name: ext-authz
+  namespace: foo
+spec:
+  targetRefs:
+  - {group: gateway.networking.k8s.io, kind: Gateway, name: eg}
+  wasm:
+  - name: another-plugin
+    code: {type: HTTP, http: {url: https://example.com/other.wasm}}
+    config: {anything: 1}
+  - name: authz
+    code: {type: Image, image: {url: registry/ext-authz-wasm:0.1.0}}
+    failOpen: true
+    config:
+      grpc_service:
+        envoy_grpc:
+          cluster_name: httproute/foo/ext-authz/rule/0
+        timeout: 0.5s
+      status_on_error:
+        code: 600
+";
+    let report = check(text);
+    let errors: Vec<_> = report.errors().collect();
+    assert_eq!(errors.len(), 1, "{}", report.render("f"));
+    assert_eq!(
+        (errors[0].line, errors[0].field.as_str()),
+        (22, "status_on_error.code")
+    );
+    assert!(errors[0].origin.contains("foo/ext-authz\" spec.wasm[1]"));
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Warning && f.message.contains("failOpen")));
+    // Envoy Gateway hands the config over as the JSON the API server keeps: 403 stays an integer.
+    assert!(check(&text.replace("600", "403")).is_ok());
+    // Without `config`, the filter gets an empty configuration, which it refuses.
+    let bare = text.split("    config:\n      grpc").next().unwrap();
+    assert!(!check(bare).is_ok());
+    // A policy with no entry of this module is some other object.
+    let other = text.split("  - name: authz").next().unwrap();
+    assert!(check(other)
+        .errors()
+        .any(|f| f.message.contains("no plugin configuration found")));
+}

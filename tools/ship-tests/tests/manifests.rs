@@ -1,5 +1,6 @@
-//! Every Kubernetes manifest under `examples/` matches the vendored Kubernetes and Istio schemas
-//! (`schema/vendor/`, offline), and the Istio example's objects fit together: the WasmPlugin's
+//! Every Kubernetes manifest under `examples/` matches the vendored Kubernetes, Istio, Gateway API
+//! and Envoy Gateway schemas (`schema/vendor/`, offline), and the Istio example's objects fit
+//! together (the Envoy Gateway example's: `envoy_gateway_example.rs`): the WasmPlugin's
 //! cluster is the auth server's Service port, its selector picks the backend and not the auth
 //! server, and each Service reaches its Deployment's container port.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -12,6 +13,7 @@ use ship_tests::{load, workspace_root, yaml_files, YamlFile};
 
 const K8S: &str = "schema/vendor/kubernetes-v1.35.0";
 const ISTIO: &str = "schema/vendor/istio-1.30.3";
+const ENVOY_GATEWAY: &str = "schema/vendor/envoy-gateway-1.9.0";
 
 fn read_json(path: &str) -> Value {
     let text = std::fs::read_to_string(workspace_root().join(path)).unwrap();
@@ -42,6 +44,30 @@ fn validators() -> Vec<((&'static str, &'static str), Validator)> {
         (
             ("extensions.istio.io/v1alpha1", "WasmPlugin"),
             build(format!("{ISTIO}/wasmplugin-extensions-v1alpha1.json")),
+        ),
+        (
+            ("gateway.envoyproxy.io/v1alpha1", "EnvoyExtensionPolicy"),
+            build(format!(
+                "{ENVOY_GATEWAY}/envoyextensionpolicy-gateway-v1alpha1.json"
+            )),
+        ),
+        (
+            ("gateway.networking.k8s.io/v1", "GatewayClass"),
+            build(format!(
+                "{ENVOY_GATEWAY}/gatewayclass-gateway-networking-v1.json"
+            )),
+        ),
+        (
+            ("gateway.networking.k8s.io/v1", "Gateway"),
+            build(format!(
+                "{ENVOY_GATEWAY}/gateway-gateway-networking-v1.json"
+            )),
+        ),
+        (
+            ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+            build(format!(
+                "{ENVOY_GATEWAY}/httproute-gateway-networking-v1.json"
+            )),
         ),
     ]
 }
@@ -86,7 +112,15 @@ fn every_manifest_matches_its_schema() {
         .iter()
         .map(|(_, o)| o["kind"].as_str().unwrap())
         .collect();
-    for kind in ["Deployment", "Service", "WasmPlugin"] {
+    for kind in [
+        "Deployment",
+        "Service",
+        "WasmPlugin",
+        "EnvoyExtensionPolicy",
+        "Gateway",
+        "GatewayClass",
+        "HTTPRoute",
+    ] {
         assert!(
             kinds.contains(&kind),
             "no {kind} among the examples: {kinds:?}"
@@ -127,6 +161,30 @@ fn the_schemas_are_strict() {
             json!({"/spec/template/spec/containers/0/command": "example-auth-server"}),
         ),
         ("Deployment", json!({"/spec/replica": 1})),
+        // Istio's spelling, not Envoy Gateway's.
+        (
+            "EnvoyExtensionPolicy",
+            json!({"/spec/wasm/0/pluginConfig": {}}),
+        ),
+        (
+            "EnvoyExtensionPolicy",
+            json!({"/spec/wasm/0/code/type": "OCI"}),
+        ),
+        (
+            "EnvoyExtensionPolicy",
+            json!({"/spec/wasm/0/failOpen": "false"}),
+        ),
+        (
+            "EnvoyExtensionPolicy",
+            json!({"/spec/targetRefs/0/group": "gateway.networking.k8s.io/v1"}),
+        ),
+        ("EnvoyExtensionPolicy", json!({"/metadata/label": {}})),
+        (
+            "HTTPRoute",
+            json!({"/spec/rules/0/backendRefs/0/port": "9001"}),
+        ),
+        ("HTTPRoute", json!({"/spec/parentRef": []})),
+        ("Gateway", json!({"/spec/listeners/0/port": 70000})),
     ];
     for (kind, change) in mistakes {
         let mut object = find(kind);
