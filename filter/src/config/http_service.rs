@@ -6,9 +6,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::duration::ProtoDuration;
-use super::raw::RawHeaderValue;
-use super::route::{string_match, RawStringMatcher};
-use super::{is_header_name, is_header_value, ConfigError, DEFAULT_TIMEOUT};
+use super::error::ConfigError;
+use super::grpc_service::DEFAULT_TIMEOUT;
+use super::messages::{
+    is_header_name, is_header_value, string_match, RawHeaderValue, RawListStringMatcher,
+};
 use crate::route::matcher::StringMatch;
 
 #[derive(Debug, Deserialize)]
@@ -68,14 +70,6 @@ pub struct RawAuthorizationResponse {
     /// On 200, these server headers are added to the response the client gets.
     #[serde(default, alias = "allowedClientHeadersOnSuccess")]
     pub allowed_client_headers_on_success: Option<RawListStringMatcher>,
-}
-
-/// Envoy's ListStringMatcher.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct RawListStringMatcher {
-    pub patterns: Vec<RawStringMatcher>,
 }
 
 /// A validated `http_service`.
@@ -186,21 +180,6 @@ pub fn http_service(field: &str, raw: RawHttpService) -> Result<HttpService, Con
         )?
         .unwrap_or_default(),
     })
-}
-
-/// Envoy's ListStringMatcher, validated; `None` when unset.
-pub fn list_string_matcher(
-    field: &str,
-    raw: Option<RawListStringMatcher>,
-) -> Result<Option<Vec<StringMatch>>, ConfigError> {
-    raw.map(|list| {
-        list.patterns
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| string_match(&format!("{field}.patterns[{i}]"), p))
-            .collect()
-    })
-    .transpose()
 }
 
 /// `host[:port]` of an `http://` or `https://` URI.
