@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::duration::ProtoDuration;
 use super::error::ConfigError;
-use super::messages::{is_header_name, is_header_value, RawHeaderValue};
+use super::messages::{header_values, RawHeaderValue};
 use crate::proto::wire;
 
 /// The default `grpc_service.timeout`, as native: 200 ms.
@@ -85,23 +85,11 @@ pub(crate) fn grpc_service(field: &str, grpc: RawGrpcService) -> Result<GrpcServ
             "must be between 0.001s and 4294967.295s (the host counts whole milliseconds)",
         ));
     }
-    let mut initial_metadata = Vec::with_capacity(grpc.initial_metadata.len());
-    for (i, header) in grpc.initial_metadata.into_iter().enumerate() {
-        let field = format!("{field}.initial_metadata[{i}]");
-        if !is_header_name(header.key.as_bytes()) || header.key.starts_with(':') {
-            return Err(ConfigError::new(
-                format!("{field}.key"),
-                format!("{:?} is not a valid gRPC metadata key", header.key),
-            ));
-        }
-        if !is_header_value(header.value.as_bytes()) {
-            return Err(ConfigError::new(
-                format!("{field}.value"),
-                "must not contain NUL, CR or LF",
-            ));
-        }
-        initial_metadata.push((header.key.to_ascii_lowercase(), header.value));
-    }
+    let initial_metadata = header_values(
+        &format!("{field}.initial_metadata"),
+        grpc.initial_metadata,
+        "is not a valid gRPC metadata key",
+    )?;
     let target = grpc_service_target(&envoy_grpc.cluster_name, &envoy_grpc.authority);
     Ok(GrpcService {
         cluster_name: envoy_grpc.cluster_name,

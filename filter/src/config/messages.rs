@@ -106,6 +106,33 @@ pub struct RawHeaderValue {
     pub value: String,
 }
 
+/// A list of `HeaderValue`s to send as they are: each key a header name but no pseudo-header,
+/// lower-cased; each value one Envoy accepts. `not_a_key` says what a bad key is not.
+pub(super) fn header_values(
+    field: &str,
+    raw: Vec<RawHeaderValue>,
+    not_a_key: &str,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut headers = Vec::with_capacity(raw.len());
+    for (i, header) in raw.into_iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        if !is_header_name(header.key.as_bytes()) || header.key.starts_with(':') {
+            return Err(ConfigError::new(
+                format!("{at}.key"),
+                format!("{:?} {not_a_key}", header.key),
+            ));
+        }
+        if !is_header_value(header.value.as_bytes()) {
+            return Err(ConfigError::new(
+                format!("{at}.value"),
+                "must not contain NUL, CR or LF",
+            ));
+        }
+        headers.push((header.key.to_ascii_lowercase(), header.value));
+    }
+    Ok(headers)
+}
+
 /// `with_request_body`, as native's `BufferSettings`.
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
