@@ -159,3 +159,58 @@ fn to_snake_case(name: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::config::Config;
+
+    const SERVICE: &str = r#""grpc_service": {"envoy_grpc": {"cluster_name": "authz"}}"#;
+
+    fn refused_value(refusal: &Refusal) -> &'static str {
+        match refusal.refused {
+            Refused::Field | Refused::Value(true) => "true",
+            Refused::Value(false) => "false",
+        }
+    }
+
+    #[test]
+    fn every_refused_ext_authz_field_is_refused_with_its_reason() {
+        for refusal in EXT_AUTHZ {
+            let json = format!(
+                r#"{{{SERVICE}, "{}": {}}}"#,
+                refusal.name,
+                refused_value(refusal)
+            );
+            let error = Config::parse(json.as_bytes()).expect_err(refusal.name);
+            assert_eq!(error.field, refusal.name);
+            assert_eq!(error.reason, refusal.reason);
+        }
+    }
+
+    #[test]
+    fn every_refused_grpc_service_field_is_refused_with_its_reason() {
+        for refusal in GRPC_SERVICE {
+            let json = format!(
+                r#"{{"grpc_service": {{"envoy_grpc": {{"cluster_name": "authz"}}, "{}": {{}}}}}}"#,
+                refusal.name
+            );
+            let error = Config::parse(json.as_bytes()).expect_err(refusal.name);
+            assert_eq!(error.field, format!("grpc_service.{}", refusal.name));
+            assert_eq!(error.reason, refusal.reason);
+        }
+    }
+
+    #[test]
+    fn the_value_a_field_takes_is_accepted() {
+        for refusal in EXT_AUTHZ {
+            let Refused::Value(refused) = refusal.refused else {
+                continue;
+            };
+            let json = format!(r#"{{{SERVICE}, "{}": {}}}"#, refusal.name, !refused);
+            Config::parse(json.as_bytes()).expect(refusal.name);
+        }
+    }
+}
