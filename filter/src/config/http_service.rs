@@ -6,9 +6,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::duration::ProtoDuration;
-use super::raw::RawHeaderValue;
-use super::route::{string_match, RawStringMatcher};
-use super::{is_header_name, is_header_value, ConfigError, DEFAULT_TIMEOUT};
+use super::error::ConfigError;
+use super::grpc_service::DEFAULT_TIMEOUT;
+use super::messages::{header_values, list_string_matcher, RawHeaderValue, RawListStringMatcher};
 use crate::route::matcher::StringMatch;
 
 #[derive(Debug, Deserialize)]
@@ -70,14 +70,6 @@ pub struct RawAuthorizationResponse {
     pub allowed_client_headers_on_success: Option<RawListStringMatcher>,
 }
 
-/// Envoy's ListStringMatcher.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct RawListStringMatcher {
-    pub patterns: Vec<RawStringMatcher>,
-}
-
 /// A validated `http_service`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpService {
@@ -124,83 +116,44 @@ pub fn http_service(field: &str, raw: RawHttpService) -> Result<HttpService, Con
     }
     let request = raw.authorization_request;
     let request_field = format!("{field}.authorization_request");
-    let mut headers_to_add = Vec::with_capacity(request.headers_to_add.len());
-    for (i, header) in request.headers_to_add.into_iter().enumerate() {
-        let at = format!("{request_field}.headers_to_add[{i}]");
-        if !is_header_name(header.key.as_bytes()) || header.key.starts_with(':') {
-            return Err(ConfigError::new(
-                format!("{at}.key"),
-                format!("{:?} is not a header name", header.key),
-            ));
-        }
-        if !is_header_value(header.value.as_bytes()) {
-            return Err(ConfigError::new(
-                format!("{at}.value"),
-                "must not contain NUL, CR or LF",
-            ));
-        }
-        headers_to_add.push((header.key.to_ascii_lowercase(), header.value));
-    }
+    let headers_to_add = header_values(
+        &format!("{request_field}.headers_to_add"),
+        request.headers_to_add,
+        "is not a header name",
+    )?;
     let response = raw.authorization_response;
     let response_field = format!("{field}.authorization_response");
-    let list = |name: &str,
-                raw: Option<RawListStringMatcher>|
-     -> Result<Option<Vec<StringMatch>>, ConfigError> {
-        raw.map(|list| {
-            list.patterns
-                .into_iter()
-                .enumerate()
-                .map(|(i, p)| string_match(&format!("{name}.patterns[{i}]"), p))
-                .collect()
-        })
-        .transpose()
-    };
     Ok(HttpService {
         cluster: raw.server_uri.cluster,
         authority,
         path_prefix: raw.path_prefix,
         timeout,
-        allowed_headers: list(
+        allowed_headers: list_string_matcher(
             &format!("{request_field}.allowed_headers"),
             request.allowed_headers,
         )?
         .unwrap_or_default(),
         headers_to_add,
-        allowed_upstream_headers: list(
+        allowed_upstream_headers: list_string_matcher(
             &format!("{response_field}.allowed_upstream_headers"),
             response.allowed_upstream_headers,
         )?
         .unwrap_or_default(),
-        allowed_upstream_headers_to_append: list(
+        allowed_upstream_headers_to_append: list_string_matcher(
             &format!("{response_field}.allowed_upstream_headers_to_append"),
             response.allowed_upstream_headers_to_append,
         )?
         .unwrap_or_default(),
-        allowed_client_headers: list(
+        allowed_client_headers: list_string_matcher(
             &format!("{response_field}.allowed_client_headers"),
             response.allowed_client_headers,
         )?,
-        allowed_client_headers_on_success: list(
+        allowed_client_headers_on_success: list_string_matcher(
             &format!("{response_field}.allowed_client_headers_on_success"),
             response.allowed_client_headers_on_success,
         )?
         .unwrap_or_default(),
     })
-}
-
-/// Envoy's ListStringMatcher, validated; `None` when unset.
-pub fn list_string_matcher(
-    field: &str,
-    raw: Option<RawListStringMatcher>,
-) -> Result<Option<Vec<StringMatch>>, ConfigError> {
-    raw.map(|list| {
-        list.patterns
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| string_match(&format!("{field}.patterns[{i}]"), p))
-            .collect()
-    })
-    .transpose()
 }
 
 /// `host[:port]` of an `http://` or `https://` URI.

@@ -4,27 +4,52 @@
 //! Field names, formats and defaults follow Envoy's native ext_authz filter
 //! (`envoy.extensions.filters.http.ext_authz.v3.ExtAuthz`), so a native config moves over unchanged.
 //! Every error names the field it is about, as a path such as `grpc_service.timeout`.
+//!
+//! The files form layers; each imports only files below it, none imports this one:
+//!
+//! 1. `error` (`ConfigError`), `duration`, `json_path`, `refused` (the refused native fields);
+//! 2. `messages`: the shared Envoy messages (string matchers, `HeaderValue`, `with_request_body`);
+//! 3. `grpc_service`, then `http_service`, `mutation_rules`, `steps`: one section each, raw and
+//!    validated side by side;
+//! 4. `settings` (a check's service, context and body), then `route` (`routes`, over the settings);
+//! 5. `raw`: the whole document as written, and its parse;
+//! 6. this file: `Config`, its validation section by section, and `select` and `check`.
 
 pub mod duration;
+mod error;
+mod grpc_service;
 pub mod http_service;
 mod json_path;
+mod messages;
 mod mutation_rules;
 mod raw;
+mod refused;
 mod route;
+mod settings;
 pub mod steps;
 
+pub use error::ConfigError;
+pub use grpc_service::{GrpcService, DEFAULT_TIMEOUT};
 pub use http_service::HttpService;
+pub use messages::{is_header_name, is_header_value, WithRequestBody};
+pub use route::{Route, RouteAction};
+pub use settings::{CheckSettings, ContextExtensions, Service};
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::time::Duration;
+
+use duration::ProtoDuration;
+use grpc_service::{grpc_service, RawGrpcService};
+use http_service::{http_service, RawHttpService};
+use messages::{list_string_matcher, with_request_body, RawListStringMatcher, RawWithRequestBody};
+use mutation_rules::{header_mutation_rules, RawHeaderMutationRules};
+use raw::{RawConfig, RawHttpStatus, RawMetadata};
+use route::{route, RawRoute};
+use settings::context_extensions;
+use steps::RawStep;
 
 use crate::mutation_rules::MutationPolicy;
-use crate::proto::wire;
-use crate::route::matcher::{RequestView, RouteMatch};
+use crate::route::matcher::RequestView;
 
-/// The default `grpc_service.timeout`, as native: 200 ms.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
 /// The default `status_on_error`, as native: 403 Forbidden.
 pub const DEFAULT_STATUS_ON_ERROR: u16 = 403;
 
@@ -74,64 +99,6 @@ pub struct MetadataSelection {
 
 pub use crate::check_request::HeaderSelection;
 
-/// One entry of `routes`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Route {
-    pub matcher: RouteMatch,
-    pub action: RouteAction,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum RouteAction {
-    /// `disabled: true`: no check.
-    Disabled,
-    /// `check_settings`, already merged over the top level.
-    Check(Box<CheckSettings>),
-}
-
-/// The authorization server a check goes to.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Service {
-    Grpc(GrpcService),
-    Http(HttpService),
-    /// `steps`: several checks in a row.
-    Steps(steps::Steps),
-}
-
-impl Service {
-    pub fn grpc(&self) -> Option<&GrpcService> {
-        match self {
-            Self::Grpc(grpc) => Some(grpc),
-            Self::Http(_) | Self::Steps(_) => None,
-        }
-    }
-
-    /// The cluster the check goes to, for logs.
-    pub fn cluster(&self) -> &str {
-        match self {
-            Self::Grpc(grpc) => &grpc.cluster_name,
-            Self::Http(http) => &http.cluster,
-            Self::Steps(_) => "(steps)",
-        }
-    }
-
-    pub fn timeout(&self) -> Duration {
-        match self {
-            Self::Grpc(grpc) => grpc.timeout,
-            Self::Http(http) => http.timeout,
-            Self::Steps(steps) => steps.deadline,
-        }
-    }
-}
-
-/// What a check needs: where it goes, the context it carries, whether the body goes along.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckSettings {
-    pub service: Service,
-    pub context_extensions: ContextExtensions,
-    pub with_request_body: Option<WithRequestBody>,
-}
-
 /// The settings a request gets: its route's, or the top-level ones.
 #[derive(Debug, Clone, Copy)]
 pub struct Check<'a> {
@@ -151,29 +118,6 @@ pub enum Selection {
     Disabled,
 }
 
-/// How much of the request body the auth server gets, and how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WithRequestBody {
-    pub max_request_bytes: u32,
-    /// Over the limit: send the first `max_request_bytes` (true) or answer 413 (false).
-    pub allow_partial_message: bool,
-    /// `raw_body` bytes (true) or the `body` string (false).
-    pub pack_as_bytes: bool,
-}
-
-/// Where the CheckRequest goes and how.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GrpcService {
-    pub cluster_name: String,
-    pub authority: String,
-    pub timeout: Duration,
-    /// Sent as gRPC metadata on every call; keys lower-case.
-    pub initial_metadata: Vec<(String, String)>,
-    /// `envoy.config.core.v3.GrpcService` serialized, the form `dispatch_grpc_call` takes so that
-    /// `authority` and Istio cluster names such as `outbound|9000||authz.ns.svc.cluster.local` work.
-    pub target: Vec<u8>,
-}
-
 /// What happens when the check cannot be made or its answer cannot be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureMode {
@@ -184,216 +128,49 @@ pub enum FailureMode {
     Allow { add_header: bool },
 }
 
-/// `context_extensions`, kept both as a map (for readers) and pre-encoded as CheckRequest
-/// `AttributeContext.context_extensions` map entries (for the hot path).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ContextExtensions {
-    pub entries: BTreeMap<String, String>,
-    pub encoded: Vec<u8>,
-}
-
-impl ContextExtensions {
-    pub fn new(entries: BTreeMap<String, String>) -> Self {
-        let mut encoded = Vec::new();
-        for (key, value) in &entries {
-            wire::map_entry(
-                &mut encoded,
-                crate::proto::ATTRIBUTES_CONTEXT_EXTENSIONS,
-                key.as_bytes(),
-                value.as_bytes(),
-            );
-        }
-        Self { entries, encoded }
-    }
-}
-
-/// A configuration that was refused: which field, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The field's path, such as `grpc_service.envoy_grpc.cluster_name`; empty for the whole document.
-    pub field: String,
-    pub reason: String,
-}
-
-impl ConfigError {
-    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{}", self.reason)
-        } else {
-            write!(f, "{}: {}", self.field, self.reason)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 impl Config {
     /// Parses and validates the plugin configuration. The only place a config is judged.
     pub fn parse(json: &[u8]) -> Result<Self, ConfigError> {
-        let raw = raw::RawConfig::parse(json)?;
+        let raw = RawConfig::parse(json)?;
         Self::validate(raw)
     }
 
-    fn validate(raw: raw::RawConfig) -> Result<Self, ConfigError> {
-        if raw.timeout.is_some() && raw.steps.is_none() {
-            return Err(ConfigError::new(
-                "timeout",
-                "is the deadline of steps; a single service takes its own timeout",
-            ));
-        }
-        let conflict = if raw.steps.is_some() {
-            "steps"
-        } else {
-            "http_service"
-        };
-        let service = match (raw.grpc_service, raw.http_service, raw.steps) {
-            (Some(grpc), None, None) => Service::Grpc(grpc_service("grpc_service", grpc)?),
-            (None, Some(http), None) => {
-                Service::Http(http_service::http_service("http_service", http)?)
-            }
-            (None, None, Some(chain)) => Service::Steps(steps::steps(chain, raw.timeout)?),
-            (None, None, None) => {
-                return Err(ConfigError::new(
-                    "grpc_service",
-                    "is required (or http_service, or steps): name the auth server's cluster",
-                ))
-            }
-            (_, Some(_), _) | (_, _, Some(_)) => return Err(ConfigError::new(
-                conflict,
-                "takes the place of the others: name one of grpc_service, http_service and steps",
-            )),
-        };
-        let status_on_error = match raw.status_on_error {
-            None => DEFAULT_STATUS_ON_ERROR,
-            Some(status) => match u16::try_from(status.code) {
-                Ok(code @ 200..=599) => code,
-                _ => {
-                    return Err(ConfigError::new(
-                        "status_on_error.code",
-                        format!("{} is not an HTTP status between 200 and 599", status.code),
-                    ))
-                }
+    /// Judges each section in turn, in the order its errors have always come.
+    fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
+        let service = service(raw.grpc_service, raw.http_service, raw.steps, raw.timeout)?;
+        let failure_mode = failure_mode(
+            raw.status_on_error,
+            raw.failure_mode_allow,
+            raw.failure_mode_allow_header_add,
+        )?;
+        transport_api_version(raw.transport_api_version)?;
+        let top = top_settings(service, raw.context_extensions, raw.with_request_body)?;
+        let routes = routes(raw.routes, &top)?;
+        let headers = headers(
+            raw.allowed_headers,
+            raw.disallowed_headers,
+            raw.encode_raw_headers,
+        )?;
+        let metadata = metadata(
+            MetadataSelection {
+                dynamic_namespaces: raw.metadata_context_namespaces,
+                route_namespaces: raw.route_metadata_context_namespaces,
+                typed_dynamic_namespaces: raw.typed_metadata_context_namespaces,
+                typed_route_namespaces: raw.route_typed_metadata_context_namespaces,
+                fixed: Vec::new(),
             },
-        };
-        let failure_mode = if raw.failure_mode_allow {
-            FailureMode::Allow {
-                add_header: raw.failure_mode_allow_header_add,
-            }
-        } else {
-            FailureMode::Deny { status_on_error }
-        };
-        if let Some(version) = raw.transport_api_version {
-            if version != "V3" {
-                return Err(ConfigError::new(
-                    "transport_api_version",
-                    format!("{version:?} is not supported: only \"V3\" exists"),
-                ));
-            }
-        }
-        let top = CheckSettings {
-            service,
-            context_extensions: context_extensions("context_extensions", raw.context_extensions)?,
-            with_request_body: raw
-                .with_request_body
-                .map(|body| with_request_body("with_request_body", body))
-                .transpose()?,
-        };
-        let routes = raw
-            .routes
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| route(&format!("routes[{i}]"), r, &top))
-            .collect::<Result<Vec<_>, _>>()?;
-        let headers = HeaderSelection {
-            allowed: http_service::list_string_matcher("allowed_headers", raw.allowed_headers)?,
-            disallowed: http_service::list_string_matcher(
-                "disallowed_headers",
-                raw.disallowed_headers,
-            )?
-            .unwrap_or_default(),
-            raw: raw.encode_raw_headers,
-        };
-        let metadata = MetadataSelection {
-            dynamic_namespaces: raw.metadata_context_namespaces,
-            route_namespaces: raw.route_metadata_context_namespaces,
-            typed_dynamic_namespaces: raw.typed_metadata_context_namespaces,
-            typed_route_namespaces: raw.route_typed_metadata_context_namespaces,
-            fixed: raw
-                .metadata_context
-                .map(|m| {
-                    m.filter_metadata
-                        .iter()
-                        .map(|(ns, object)| {
-                            (ns.clone(), crate::proto::structpb::encode_struct(object))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        };
-        if let Some(at) = metadata.fixed.iter().position(|(ns, _)| ns.is_empty()) {
-            return Err(ConfigError::new(
-                format!("metadata_context.filter_metadata[{at}]"),
-                "a namespace must not be empty",
-            ));
-        }
-        let refuse_true = |set: bool, field: &str, why: &str| {
-            if set {
-                Err(ConfigError::new(
-                    field,
-                    format!("true is not supported: {why}"),
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        if raw.clear_route_cache == Some(false) {
-            return Err(ConfigError::new(
-                "clear_route_cache",
-                "false is not supported: Envoy picks the route again after every request header change a wasm filter makes, as native does with true",
-            ));
-        }
-        refuse_true(
-            raw.enforce_response_header_limits,
-            "enforce_response_header_limits",
-            "a wasm filter cannot read the connection manager's header limits",
+            raw.metadata_context,
         )?;
-        refuse_true(
-            raw.shadow_mode,
-            "shadow_mode",
-            "native records its shadow decision in a filter state object a wasm filter cannot create",
-        )?;
-        refuse_true(
-            raw.emit_client_span == Some(true),
-            "emit_client_span",
-            "Envoy gives a wasm filter's calls no client span (false, or unset, is what this filter does)",
-        )?;
-        if raw.include_peer_certificate {
-            return Err(ConfigError::new(
-                "include_peer_certificate",
-                "is not supported: a wasm filter cannot read the peer certificate's PEM (the principal is sent)",
-            ));
-        }
+        refused::CLEAR_ROUTE_CACHE.check(raw.clear_route_cache)?;
+        refused::ENFORCE_RESPONSE_HEADER_LIMITS.check(Some(raw.enforce_response_header_limits))?;
+        refused::SHADOW_MODE.check(Some(raw.shadow_mode))?;
+        refused::EMIT_CLIENT_SPAN.check(raw.emit_client_span)?;
+        refused::INCLUDE_PEER_CERTIFICATE.check(Some(raw.include_peer_certificate))?;
+        let mutations = mutations(raw.validate_mutations, raw.decoder_header_mutation_rules)?;
         Ok(Self {
             include_tls_session: raw.include_tls_session,
             include_forwarded_source_address: raw.include_forwarded_source_address,
-            mutations: MutationPolicy {
-                validate: raw.validate_mutations,
-                rules: raw
-                    .decoder_header_mutation_rules
-                    .map(|r| {
-                        mutation_rules::header_mutation_rules("decoder_header_mutation_rules", r)
-                    })
-                    .transpose()?,
-            },
+            mutations,
             dynamic_metadata_ingestion: raw.enable_dynamic_metadata_ingestion.unwrap_or(true),
             max_denied_response_body_bytes: raw.max_denied_response_body_bytes,
             metadata,
@@ -450,184 +227,152 @@ impl Config {
     }
 }
 
-pub(crate) fn grpc_service(
-    field: &str,
-    grpc: raw::RawGrpcService,
-) -> Result<GrpcService, ConfigError> {
-    let Some(envoy_grpc) = grpc.envoy_grpc else {
+/// `grpc_service`, `http_service` or `steps` (with its `timeout`): exactly one.
+fn service(
+    grpc: Option<RawGrpcService>,
+    http: Option<RawHttpService>,
+    chain: Option<Vec<RawStep>>,
+    timeout: Option<ProtoDuration>,
+) -> Result<Service, ConfigError> {
+    if timeout.is_some() && chain.is_none() {
         return Err(ConfigError::new(
-            format!("{field}.envoy_grpc"),
-            "is required: a wasm filter calls its auth server through an Envoy cluster",
+            "timeout",
+            "is the deadline of steps; a single service takes its own timeout",
         ));
+    }
+    let conflict = if chain.is_some() {
+        "steps"
+    } else {
+        "http_service"
     };
-    if envoy_grpc.cluster_name.is_empty() {
-        return Err(ConfigError::new(
-            format!("{field}.envoy_grpc.cluster_name"),
-            "must not be empty",
-        ));
+    match (grpc, http, chain) {
+        (Some(grpc), None, None) => Ok(Service::Grpc(grpc_service("grpc_service", grpc)?)),
+        (None, Some(http), None) => Ok(Service::Http(http_service("http_service", http)?)),
+        (None, None, Some(chain)) => Ok(Service::Steps(steps::steps(chain, timeout)?)),
+        (None, None, None) => Err(ConfigError::new(
+            "grpc_service",
+            "is required (or http_service, or steps): name the auth server's cluster",
+        )),
+        (_, Some(_), _) | (_, _, Some(_)) => Err(ConfigError::new(
+            conflict,
+            "takes the place of the others: name one of grpc_service, http_service and steps",
+        )),
     }
-    let timeout = grpc.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
-    if timeout.is_zero() {
-        return Err(ConfigError::new(
-            format!("{field}.timeout"),
-            "must be greater than 0s",
-        ));
-    }
-    // The host takes the timeout in whole milliseconds as a u32.
-    if timeout < Duration::from_millis(1) || timeout.as_millis() > u128::from(u32::MAX) {
-        return Err(ConfigError::new(
-            format!("{field}.timeout"),
-            "must be between 0.001s and 4294967.295s (the host counts whole milliseconds)",
-        ));
-    }
-    let mut initial_metadata = Vec::with_capacity(grpc.initial_metadata.len());
-    for (i, header) in grpc.initial_metadata.into_iter().enumerate() {
-        let field = format!("{field}.initial_metadata[{i}]");
-        if !is_header_name(header.key.as_bytes()) || header.key.starts_with(':') {
-            return Err(ConfigError::new(
-                format!("{field}.key"),
-                format!("{:?} is not a valid gRPC metadata key", header.key),
-            ));
-        }
-        if !is_header_value(header.value.as_bytes()) {
-            return Err(ConfigError::new(
-                format!("{field}.value"),
-                "must not contain NUL, CR or LF",
-            ));
-        }
-        initial_metadata.push((header.key.to_ascii_lowercase(), header.value));
-    }
-    let target = grpc_service_target(&envoy_grpc.cluster_name, &envoy_grpc.authority);
-    Ok(GrpcService {
-        cluster_name: envoy_grpc.cluster_name,
-        authority: envoy_grpc.authority,
-        timeout,
-        initial_metadata,
-        target,
+}
+
+/// `failure_mode_allow`, `failure_mode_allow_header_add` and `status_on_error`. The status is
+/// judged even when failing open, as it always was.
+fn failure_mode(
+    status_on_error: Option<RawHttpStatus>,
+    allow: bool,
+    add_header: bool,
+) -> Result<FailureMode, ConfigError> {
+    let status_on_error = match status_on_error {
+        None => DEFAULT_STATUS_ON_ERROR,
+        Some(status) => match u16::try_from(status.code) {
+            Ok(code @ 200..=599) => code,
+            _ => {
+                return Err(ConfigError::new(
+                    "status_on_error.code",
+                    format!("{} is not an HTTP status between 200 and 599", status.code),
+                ))
+            }
+        },
+    };
+    Ok(if allow {
+        FailureMode::Allow { add_header }
+    } else {
+        FailureMode::Deny { status_on_error }
     })
 }
 
-fn with_request_body(
-    field: &str,
-    body: raw::RawWithRequestBody,
-) -> Result<WithRequestBody, ConfigError> {
-    if body.max_request_bytes == 0 {
-        return Err(ConfigError::new(
-            format!("{field}.max_request_bytes"),
-            "must be greater than 0",
-        ));
+/// Only "V3" exists; anything else is a config for another Envoy.
+fn transport_api_version(version: Option<String>) -> Result<(), ConfigError> {
+    match version {
+        Some(version) if version != "V3" => Err(ConfigError::new(
+            "transport_api_version",
+            format!("{version:?} is not supported: only \"V3\" exists"),
+        )),
+        _ => Ok(()),
     }
-    Ok(WithRequestBody {
-        max_request_bytes: body.max_request_bytes,
-        allow_partial_message: body.allow_partial_message,
-        pack_as_bytes: body.pack_as_bytes,
+}
+
+/// The top level's check settings: its service, `context_extensions` and `with_request_body`.
+fn top_settings(
+    service: Service,
+    extensions: BTreeMap<String, String>,
+    body: Option<RawWithRequestBody>,
+) -> Result<CheckSettings, ConfigError> {
+    Ok(CheckSettings {
+        service,
+        context_extensions: context_extensions("context_extensions", extensions)?,
+        with_request_body: body
+            .map(|body| with_request_body("with_request_body", body))
+            .transpose()?,
     })
 }
 
-fn context_extensions(
-    field: &str,
-    entries: BTreeMap<String, String>,
-) -> Result<ContextExtensions, ConfigError> {
-    if entries.keys().any(String::is_empty) {
-        return Err(ConfigError::new(field, "keys must not be empty"));
-    }
-    Ok(ContextExtensions::new(entries))
+/// `routes`, each merged over the top level's settings.
+fn routes(raw: Vec<RawRoute>, top: &CheckSettings) -> Result<Vec<Route>, ConfigError> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, r)| route(&format!("routes[{i}]"), r, top))
+        .collect()
 }
 
-/// One `routes` entry, its settings merged over the top level's.
-fn route(field: &str, raw: route::RawRoute, top: &CheckSettings) -> Result<Route, ConfigError> {
-    let matcher = route::route_match(&format!("{field}.match"), raw.route_match)?;
-    let action = match (raw.disabled, raw.check_settings) {
-        (true, Some(_)) => {
-            return Err(ConfigError::new(
-                field,
-                "takes disabled or check_settings, not both",
-            ))
-        }
-        (true, None) => RouteAction::Disabled,
-        (false, None) => RouteAction::Check(Box::new(top.clone())),
-        (false, Some(settings)) => {
-            let field = format!("{field}.check_settings");
-            let mut extensions = top.context_extensions.entries.clone();
-            let own = context_extensions(
-                &format!("{field}.context_extensions"),
-                settings.context_extensions,
-            )?;
-            extensions.extend(own.entries);
-            let body = match (
-                settings.disable_request_body_buffering,
-                settings.with_request_body,
-            ) {
-                (true, Some(_)) => {
-                    return Err(ConfigError::new(
-                        &field,
-                        "takes disable_request_body_buffering or with_request_body, not both",
-                    ))
-                }
-                (true, None) => None,
-                (false, Some(body)) => Some(with_request_body(
-                    &format!("{field}.with_request_body"),
-                    body,
-                )?),
-                (false, None) => top.with_request_body,
-            };
-            let service = match (settings.grpc_service, settings.http_service) {
-                (Some(grpc), None) => {
-                    Service::Grpc(grpc_service(&format!("{field}.grpc_service"), grpc)?)
-                }
-                (None, Some(http)) => Service::Http(http_service::http_service(
-                    &format!("{field}.http_service"),
-                    http,
-                )?),
-                (Some(_), Some(_)) => {
-                    return Err(ConfigError::new(
-                        format!("{field}.http_service"),
-                        "cannot be set beside grpc_service",
-                    ))
-                }
-                (None, None) => top.service.clone(),
-            };
-            RouteAction::Check(Box::new(CheckSettings {
-                service,
-                context_extensions: ContextExtensions::new(extensions),
-                with_request_body: body,
-            }))
-        }
-    };
-    Ok(Route { matcher, action })
+/// `allowed_headers`, `disallowed_headers` and `encode_raw_headers`.
+fn headers(
+    allowed: Option<RawListStringMatcher>,
+    disallowed: Option<RawListStringMatcher>,
+    raw: bool,
+) -> Result<HeaderSelection, ConfigError> {
+    Ok(HeaderSelection {
+        allowed: list_string_matcher("allowed_headers", allowed)?,
+        disallowed: list_string_matcher("disallowed_headers", disallowed)?.unwrap_or_default(),
+        raw,
+    })
+}
+
+/// The namespaces as given, with `metadata_context` encoded once into them.
+fn metadata(
+    mut selection: MetadataSelection,
+    fixed: Option<RawMetadata>,
+) -> Result<MetadataSelection, ConfigError> {
+    selection.fixed = fixed
+        .map(|m| {
+            m.filter_metadata
+                .iter()
+                .map(|(ns, object)| (ns.clone(), crate::proto::structpb::encode_struct(object)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(at) = selection.fixed.iter().position(|(ns, _)| ns.is_empty()) {
+        return Err(ConfigError::new(
+            format!("metadata_context.filter_metadata[{at}]"),
+            "a namespace must not be empty",
+        ));
+    }
+    Ok(selection)
+}
+
+/// `validate_mutations` and `decoder_header_mutation_rules`.
+fn mutations(
+    validate: bool,
+    rules: Option<RawHeaderMutationRules>,
+) -> Result<MutationPolicy, ConfigError> {
+    Ok(MutationPolicy {
+        validate,
+        rules: rules
+            .map(|r| header_mutation_rules("decoder_header_mutation_rules", r))
+            .transpose()?,
+    })
 }
 
 /// The JSON Schema of the plugin configuration, derived from the serde types that parse it
 /// (`tools/ext-authz-config` finishes it and writes `schema/ext_authz.schema.json`).
 #[cfg(feature = "schema")]
 pub fn json_schema() -> schemars::Schema {
-    schemars::schema_for!(raw::RawConfig)
-}
-
-/// Serializes `GrpcService { envoy_grpc { cluster_name, authority } }`.
-fn grpc_service_target(cluster_name: &str, authority: &str) -> Vec<u8> {
-    let mut envoy_grpc = Vec::new();
-    wire::bytes_field(&mut envoy_grpc, 1, cluster_name.as_bytes());
-    wire::bytes_field(&mut envoy_grpc, 2, authority.as_bytes());
-    let mut service = Vec::new();
-    wire::bytes_field(&mut service, 1, &envoy_grpc);
-    service
-}
-
-/// An HTTP header name: RFC 7230 token characters.
-pub fn is_header_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name.iter().enumerate().all(|(i, &b)| {
-            (i == 0 && b == b':') || b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
-}
-
-/// An HTTP header value Envoy accepts (as `validate_mutations` checks one): no control byte but
-/// tab, so no NUL, CR or LF, and no DEL. Bytes from 0x80 up (UTF-8) and spaces anywhere are fine.
-pub fn is_header_value(value: &[u8]) -> bool {
-    value
-        .iter()
-        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+    schemars::schema_for!(RawConfig)
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 
 use serde::Deserialize;
 
-use super::route::RawRegexMatcher;
-use super::ConfigError;
+use super::error::ConfigError;
+use super::messages::RawRegexMatcher;
 use crate::mutation_rules::HeaderMutationRules;
 use crate::route::matcher::full_match_regex;
 

@@ -8,7 +8,14 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::duration::ProtoDuration;
-use super::ConfigError;
+use super::error::ConfigError;
+use super::grpc_service::RawGrpcService;
+use super::http_service::RawHttpService;
+use super::messages::{RawListStringMatcher, RawWithRequestBody};
+use super::mutation_rules::RawHeaderMutationRules;
+use super::refused;
+use super::route::RawRoute;
+use super::steps::RawStep;
 
 /// The plugin configuration: a subset of Envoy's native ExtAuthz filter config, same field names.
 #[derive(Debug, Default, Deserialize)]
@@ -49,19 +56,19 @@ pub struct RawConfig {
     pub with_request_body: Option<RawWithRequestBody>,
     /// A plain HTTP authorization server instead of a gRPC one (see `config::http_service`).
     #[serde(default, alias = "httpService")]
-    pub http_service: Option<super::http_service::RawHttpService>,
+    pub http_service: Option<RawHttpService>,
     /// Several checks in a row instead of one service (see `config::steps`).
     #[serde(default)]
-    pub steps: Option<Vec<super::steps::RawStep>>,
+    pub steps: Option<Vec<RawStep>>,
     /// The deadline of all `steps` together; default the sum of their timeouts.
     #[serde(default)]
     pub timeout: Option<ProtoDuration>,
     /// Which request headers go into the CheckRequest; unset, all of them.
     #[serde(default, alias = "allowedHeaders")]
-    pub allowed_headers: Option<super::http_service::RawListStringMatcher>,
+    pub allowed_headers: Option<RawListStringMatcher>,
     /// Request headers kept out of the CheckRequest; this wins over allowed_headers.
     #[serde(default, alias = "disallowedHeaders")]
-    pub disallowed_headers: Option<super::http_service::RawListStringMatcher>,
+    pub disallowed_headers: Option<RawListStringMatcher>,
     /// Send `header_map` (every value apart, bytes as they are) instead of `headers`.
     #[serde(default, alias = "encodeRawHeaders")]
     pub encode_raw_headers: bool,
@@ -95,7 +102,7 @@ pub struct RawConfig {
     pub validate_mutations: bool,
     /// Which request header changes the server may make (native's HeaderMutationRules).
     #[serde(default, alias = "decoderHeaderMutationRules")]
-    pub decoder_header_mutation_rules: Option<super::mutation_rules::RawHeaderMutationRules>,
+    pub decoder_header_mutation_rules: Option<RawHeaderMutationRules>,
     /// Hand the server's `dynamic_metadata` on (as filter state). Default true.
     #[serde(default, alias = "enableDynamicMetadataIngestion")]
     pub enable_dynamic_metadata_ingestion: Option<bool>,
@@ -120,7 +127,7 @@ pub struct RawConfig {
     pub include_peer_certificate: bool,
     /// Per-route settings: the first entry whose `match` fits applies (see `config::route`).
     #[serde(default)]
-    pub routes: Vec<super::route::RawRoute>,
+    pub routes: Vec<RawRoute>,
     /// Counters are named `ext_authz.<stat_prefix>.<name>`.
     #[serde(default, alias = "statPrefix")]
     pub stat_prefix: String,
@@ -128,70 +135,6 @@ pub struct RawConfig {
     #[serde(default, alias = "transportApiVersion")]
     #[cfg_attr(feature = "schema", schemars(extend("enum" = ["V3", null])))]
     pub transport_api_version: Option<String>,
-}
-
-/// `with_request_body`, as native's `BufferSettings`.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct RawWithRequestBody {
-    /// The most body bytes sent to the auth server; more gets 413 unless allow_partial_message.
-    #[serde(alias = "maxRequestBytes")]
-    pub max_request_bytes: u32,
-    /// Over max_request_bytes, send the first max_request_bytes instead of answering 413.
-    #[serde(default, alias = "allowPartialMessage")]
-    pub allow_partial_message: bool,
-    /// Send the body as `raw_body` bytes instead of the `body` string.
-    #[serde(default, alias = "packAsBytes")]
-    pub pack_as_bytes: bool,
-}
-
-/// Native `envoy.config.core.v3.GrpcService`, with `envoy_grpc` only.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "schema", schemars(extend("required" = ["envoy_grpc"])))]
-#[serde(deny_unknown_fields)]
-pub struct RawGrpcService {
-    /// The Envoy cluster of the authorization server.
-    #[serde(default, alias = "envoyGrpc")]
-    #[cfg_attr(feature = "schema", schemars(required))]
-    pub envoy_grpc: Option<RawEnvoyGrpc>,
-    /// The deadline of one Check call, as protobuf JSON writes durations ("0.25s"). Default 0.2s;
-    /// between 0.001s and 4294967.295s.
-    #[serde(default)]
-    pub timeout: Option<ProtoDuration>,
-    /// gRPC metadata sent with every Check call.
-    #[serde(default, alias = "initialMetadata")]
-    pub initial_metadata: Vec<RawHeaderValue>,
-}
-
-/// Native `GrpcService.EnvoyGrpc`.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct RawEnvoyGrpc {
-    /// The cluster's name, such as `ext_authz` or, in Istio, `outbound|9001||authz.ns.svc.cluster.local`.
-    #[serde(alias = "clusterName")]
-    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
-    pub cluster_name: String,
-    /// The `:authority` of the gRPC call; default the cluster name. Set it for Istio cluster names.
-    #[serde(default)]
-    pub authority: String,
-}
-
-/// Native `envoy.config.core.v3.HeaderValue`.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct RawHeaderValue {
-    #[cfg_attr(
-        feature = "schema",
-        schemars(pattern(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"))
-    )]
-    pub key: String,
-    #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(pattern(r"^[^\u0000\r\n]*$")))]
-    pub value: String,
 }
 
 /// Native `envoy.type.v3.HttpStatus`, by number.
@@ -212,50 +155,6 @@ pub struct RawMetadata {
     pub filter_metadata: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
-/// Native ExtAuthz fields that this filter refuses, and why. Keys in snake_case.
-const REFUSED_FIELDS: &[(&str, &str)] = &[
-    (
-        "filter_metadata",
-        "is not supported: native hands it on only inside its ExtAuthzLoggingInfo filter state object, which a wasm filter cannot create (metadata for the server goes in metadata_context)",
-    ),
-    (
-        "emit_filter_state_stats",
-        "is not supported: a wasm filter cannot create native's ExtAuthzLoggingInfo filter state object; check latencies are in the check_latency_ms histogram",
-    ),
-    (
-        "filter_enabled",
-        "is not supported: a wasm filter cannot read runtime fractions",
-    ),
-    (
-        "filter_enabled_metadata",
-        "is not supported: a wasm filter cannot match dynamic metadata",
-    ),
-    (
-        "deny_at_disable",
-        "is not supported: a wasm filter cannot read runtime flags",
-    ),
-    (
-        "bootstrap_metadata_labels_key",
-        "is not supported: a wasm filter cannot read bootstrap labels",
-    ),
-    (
-        "charge_cluster_response_stats",
-        "is not supported: a wasm filter cannot charge cluster stats",
-    ),
-];
-
-/// Native GrpcService fields this filter refuses, and why.
-const REFUSED_GRPC_SERVICE_FIELDS: &[(&str, &str)] = &[
-    (
-        "google_grpc",
-        "is not supported: a wasm filter calls out through Envoy; use envoy_grpc",
-    ),
-    (
-        "retry_policy",
-        "is not supported: the host's gRPC call has no retries",
-    ),
-];
-
 impl RawConfig {
     /// Parses the JSON, naming the field of any error by its path.
     pub fn parse(json: &[u8]) -> Result<Self, ConfigError> {
@@ -271,11 +170,11 @@ impl RawConfig {
         let serde_json::Value::Object(top) = &value else {
             return Err(ConfigError::new("", "must be a JSON object"));
         };
-        refuse_known(top, "", REFUSED_FIELDS)?;
+        refused::refuse_fields(top, "", refused::EXT_AUTHZ)?;
         if let Some(serde_json::Value::Object(grpc)) =
             top.get("grpc_service").or_else(|| top.get("grpcService"))
         {
-            refuse_known(grpc, "grpc_service.", REFUSED_GRPC_SERVICE_FIELDS)?;
+            refused::refuse_fields(grpc, "grpc_service.", refused::GRPC_SERVICE)?;
         }
         // Deserialized from the value written back out: the same keys in the same (sorted) order
         // as from the value itself, plus the error's place in the text, to name the field by.
@@ -290,31 +189,4 @@ impl RawConfig {
             ConfigError::new(field, reason)
         })
     }
-}
-
-fn refuse_known(
-    object: &serde_json::Map<String, serde_json::Value>,
-    prefix: &str,
-    refused: &[(&str, &str)],
-) -> Result<(), ConfigError> {
-    for key in object.keys() {
-        let snake = to_snake_case(key);
-        if let Some((name, reason)) = refused.iter().find(|(name, _)| *name == snake) {
-            return Err(ConfigError::new(format!("{prefix}{name}"), *reason));
-        }
-    }
-    Ok(())
-}
-
-fn to_snake_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for c in name.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

@@ -8,12 +8,33 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::raw::{RawGrpcService, RawWithRequestBody};
-use super::ConfigError;
-use crate::route::matcher::{
-    full_match_regex, Domain, HeaderMatch, HeaderRule, PathMatch, QueryMatch, Regex, RouteMatch,
-    StringMatch, StringMatchKind,
+use super::error::ConfigError;
+use super::grpc_service::{grpc_service, RawGrpcService};
+use super::http_service::{http_service, RawHttpService};
+use super::messages::{
+    regex_field, string_match, with_request_body, RawRegexMatcher, RawStringMatcher,
+    RawWithRequestBody,
 };
+use super::settings::{context_extensions, CheckSettings, ContextExtensions, Service};
+use crate::route::matcher::{
+    Domain, HeaderMatch, HeaderRule, PathMatch, QueryMatch, RouteMatch, StringMatch,
+    StringMatchKind,
+};
+
+/// One entry of `routes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub matcher: RouteMatch,
+    pub action: RouteAction,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouteAction {
+    /// `disabled: true`: no check.
+    Disabled,
+    /// `check_settings`, already merged over the top level.
+    Check(Box<CheckSettings>),
+}
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -52,31 +73,6 @@ pub struct RawRouteMatch {
     pub domains: Vec<String>,
     #[serde(default)]
     pub methods: Vec<String>,
-}
-
-/// Envoy's RegexMatcher: RE2 syntax, matched against the whole string.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct RawRegexMatcher {
-    pub regex: String,
-    /// Accepted as native configs carry it; it selects nothing here.
-    #[serde(default, rename = "google_re2", alias = "googleRe2")]
-    pub _google_re2: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct RawStringMatcher {
-    pub exact: Option<String>,
-    pub prefix: Option<String>,
-    pub suffix: Option<String>,
-    pub contains: Option<String>,
-    #[serde(alias = "safeRegex")]
-    pub safe_regex: Option<RawRegexMatcher>,
-    #[serde(default, alias = "ignoreCase")]
-    pub ignore_case: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,7 +127,7 @@ pub struct RawCheckSettings {
     pub grpc_service: Option<RawGrpcService>,
     /// Another HTTP auth server for these requests.
     #[serde(default, alias = "httpService")]
-    pub http_service: Option<super::http_service::RawHttpService>,
+    pub http_service: Option<RawHttpService>,
 }
 
 pub fn route_match(field: &str, raw: RawRouteMatch) -> Result<RouteMatch, ConfigError> {
@@ -202,42 +198,6 @@ pub fn route_match(field: &str, raw: RawRouteMatch) -> Result<RouteMatch, Config
         domains: raw.domains.iter().map(|d| Domain::parse(d)).collect(),
         methods: raw.methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
     })
-}
-
-fn regex_field(field: &str, pattern: &str) -> Result<Regex, ConfigError> {
-    full_match_regex(pattern).map_err(|reason| ConfigError::new(field, reason))
-}
-
-pub(super) fn string_match(field: &str, raw: RawStringMatcher) -> Result<StringMatch, ConfigError> {
-    let mut kinds = Vec::new();
-    if let Some(s) = raw.exact {
-        kinds.push(StringMatchKind::Exact(s));
-    }
-    if let Some(s) = raw.prefix {
-        kinds.push(StringMatchKind::Prefix(s));
-    }
-    if let Some(s) = raw.suffix {
-        kinds.push(StringMatchKind::Suffix(s));
-    }
-    if let Some(s) = raw.contains {
-        kinds.push(StringMatchKind::Contains(s));
-    }
-    if let Some(regex) = raw.safe_regex {
-        kinds.push(StringMatchKind::Regex(regex_field(
-            &format!("{field}.safe_regex"),
-            &regex.regex,
-        )?));
-    }
-    match (kinds.pop(), kinds.is_empty()) {
-        (Some(kind), true) => Ok(StringMatch {
-            kind,
-            ignore_case: raw.ignore_case,
-        }),
-        _ => Err(ConfigError::new(
-            field,
-            "takes exactly one of exact, prefix, suffix, contains and safe_regex",
-        )),
-    }
 }
 
 fn header_match(field: &str, raw: RawHeaderMatcher) -> Result<HeaderMatch, ConfigError> {
@@ -318,6 +278,68 @@ fn query_match(field: &str, raw: RawQueryParameterMatcher) -> Result<QueryMatch,
         name: raw.name,
         value,
     })
+}
+
+/// One `routes` entry, its settings merged over the top level's.
+pub(super) fn route(field: &str, raw: RawRoute, top: &CheckSettings) -> Result<Route, ConfigError> {
+    let matcher = route_match(&format!("{field}.match"), raw.route_match)?;
+    let action = match (raw.disabled, raw.check_settings) {
+        (true, Some(_)) => {
+            return Err(ConfigError::new(
+                field,
+                "takes disabled or check_settings, not both",
+            ))
+        }
+        (true, None) => RouteAction::Disabled,
+        (false, None) => RouteAction::Check(Box::new(top.clone())),
+        (false, Some(settings)) => {
+            let field = format!("{field}.check_settings");
+            let mut extensions = top.context_extensions.entries.clone();
+            let own = context_extensions(
+                &format!("{field}.context_extensions"),
+                settings.context_extensions,
+            )?;
+            extensions.extend(own.entries);
+            let body = match (
+                settings.disable_request_body_buffering,
+                settings.with_request_body,
+            ) {
+                (true, Some(_)) => {
+                    return Err(ConfigError::new(
+                        &field,
+                        "takes disable_request_body_buffering or with_request_body, not both",
+                    ))
+                }
+                (true, None) => None,
+                (false, Some(body)) => Some(with_request_body(
+                    &format!("{field}.with_request_body"),
+                    body,
+                )?),
+                (false, None) => top.with_request_body,
+            };
+            let service = match (settings.grpc_service, settings.http_service) {
+                (Some(grpc), None) => {
+                    Service::Grpc(grpc_service(&format!("{field}.grpc_service"), grpc)?)
+                }
+                (None, Some(http)) => {
+                    Service::Http(http_service(&format!("{field}.http_service"), http)?)
+                }
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(
+                        format!("{field}.http_service"),
+                        "cannot be set beside grpc_service",
+                    ))
+                }
+                (None, None) => top.service.clone(),
+            };
+            RouteAction::Check(Box::new(CheckSettings {
+                service,
+                context_extensions: ContextExtensions::new(extensions),
+                with_request_body: body,
+            }))
+        }
+    };
+    Ok(Route { matcher, action })
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::duration::ProtoDuration;
+use super::error::ConfigError;
+use super::grpc_service::{grpc_service, GrpcService, RawGrpcService};
 use super::http_service::{http_service, HttpService, RawHttpService};
-use super::raw::RawGrpcService;
-use super::{grpc_service, is_header_name, ConfigError, GrpcService};
+use super::messages::is_header_name;
 use crate::proto::structpb;
 
 #[derive(Debug, Deserialize)]
