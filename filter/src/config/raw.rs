@@ -22,7 +22,7 @@ use super::steps::RawStep;
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(
     feature = "schema",
-    schemars(extend("oneOf" = [{"required": ["grpc_service"]}, {"required": ["http_service"]}]))
+    schemars(extend("oneOf" = [{"required": ["grpc_service"]}, {"required": ["http_service"]}, {"required": ["steps"]}]))
 )]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
