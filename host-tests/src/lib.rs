@@ -12,6 +12,7 @@ pub mod compare;
 pub mod envoy;
 pub mod h2_client;
 pub mod http_auth_server;
+pub mod matrix;
 pub mod raw_http;
 pub mod rng;
 pub mod tls;
