@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod client;
 pub mod compare;
 pub mod envoy;
+pub mod gate;
 pub mod h2_client;
 pub mod http_auth_server;
 pub mod matrix;
