@@ -21,6 +21,8 @@ use envoy_types::pb::envoy::service::auth::v3::{
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use tokio::net::TcpListener;
 
+pub use crate::gate::Gate;
+
 /// The request header that names a test case.
 pub const CASE_HEADER: &str = "x-case";
 
@@ -37,21 +39,6 @@ pub enum AuthAction {
     Reset,
     /// Waits until the gate is opened (by the test, on an event it saw), then acts.
     Hold(Gate, Box<AuthAction>),
-}
-
-/// What a held answer waits for: a test opens it when the event it waits on has happened, so
-/// an answer comes after that event however slow the machine is, not after a guessed delay.
-#[derive(Clone, Default)]
-pub struct Gate(Arc<std::sync::atomic::AtomicBool>);
-
-impl Gate {
-    pub fn open(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    fn is_open(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
 }
 
 /// Marks a response to be cut off mid-answer (see [`AuthAction::Reset`]).

@@ -144,41 +144,8 @@ async fn record(
     records: Records,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-    let (parts, body) = request.into_parts();
-    let headers: Vec<(String, Vec<u8>)> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
-        .collect();
-    let (body, trailers) = match body.collect().await {
-        Ok(collected) => {
-            let trailers = collected
-                .trailers()
-                .map(|t| {
-                    t.iter()
-                        .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            (collected.to_bytes().to_vec(), trailers)
-        }
-        Err(_) => (Vec::new(), Vec::new()),
-    };
-    let recorded = RecordedRequest {
-        method: parts.method.to_string(),
-        path: parts
-            .uri
-            .path_and_query()
-            .map(|p| p.to_string())
-            .unwrap_or_default(),
-        headers,
-        body,
-        trailers,
-    };
-    let case = recorded.header_all(CASE_HEADER).pop().unwrap_or_default();
-    if let Ok(mut records) = records.lock() {
-        records.entry(case).or_default().push(recorded);
-    }
+    let recorded = RecordedRequest::read(request).await;
+    store(&records, recorded);
     let response = hyper::Response::builder()
         .status(200)
         .header("x-backend", "reached")
@@ -186,4 +153,44 @@ async fn record(
         .body(Full::new(Bytes::from_static(b"backend says hello\n")))
         .unwrap_or_default();
     Ok(response)
+}
+
+/// Keeps a request under its case (the last `x-case` value).
+pub fn store(records: &Mutex<HashMap<String, Vec<RecordedRequest>>>, recorded: RecordedRequest) {
+    let case = recorded.header_all(CASE_HEADER).pop().unwrap_or_default();
+    if let Ok(mut records) = records.lock() {
+        records.entry(case).or_default().push(recorded);
+    }
+}
+
+fn pairs(headers: &http::HeaderMap) -> Vec<(String, Vec<u8>)> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+impl RecordedRequest {
+    /// Reads a whole request as a server received it: head, body and trailers.
+    pub async fn read(request: hyper::Request<Incoming>) -> Self {
+        let (parts, body) = request.into_parts();
+        let (body, trailers) = match body.collect().await {
+            Ok(collected) => {
+                let trailers = collected.trailers().map(pairs).unwrap_or_default();
+                (collected.to_bytes().to_vec(), trailers)
+            }
+            Err(_) => (Vec::new(), Vec::new()),
+        };
+        Self {
+            method: parts.method.to_string(),
+            path: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            headers: pairs(&parts.headers),
+            body,
+            trailers,
+        }
+    }
 }

@@ -91,11 +91,16 @@ pub async fn send(port: u16, request: &Request) -> Result<Response, String> {
 }
 
 async fn send_inner(port: u16, request: &Request) -> Result<Response, String> {
+    send_over(connect(port).await?, request).await
+}
+
+/// A loopback connection to `port`, with Nagle off: the tests' requests go out at once.
+pub(crate) async fn connect(port: u16) -> Result<TcpStream, String> {
     let stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    send_over(stream, request).await
+    Ok(stream)
 }
 
 /// Sends `request` over an open connection (plain or TLS) and reads the whole response.

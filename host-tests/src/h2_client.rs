@@ -10,7 +10,6 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 
 /// One step of a request body.
@@ -109,10 +108,7 @@ pub async fn send(port: u16, request: &H2Request) -> Result<H2Response, String> 
 }
 
 async fn send_inner(port: u16, request: &H2Request) -> Result<H2Response, String> {
-    let stream = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let stream = crate::client::connect(port).await?;
     let (mut sender, connection) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
             .await

@@ -11,11 +11,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 
-use crate::auth_server::CASE_HEADER;
 use crate::backend::RecordedRequest;
 
 type Records = Arc<Mutex<HashMap<String, Vec<RecordedRequest>>>>;
@@ -50,31 +49,13 @@ async fn answer(
     records: Records,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-    let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes().to_vec())
-        .unwrap_or_default();
-    let mut headers: Vec<(String, Vec<u8>)> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
-        .collect();
-    if let Some(authority) = parts.uri.authority() {
-        headers.push((":authority".into(), authority.as_str().as_bytes().to_vec()));
+    let authority = request.uri().authority().map(|a| a.as_str().to_owned());
+    let mut recorded = RecordedRequest::read(request).await;
+    if let Some(authority) = authority {
+        recorded
+            .headers
+            .push((":authority".into(), authority.into_bytes()));
     }
-    let recorded = RecordedRequest {
-        method: parts.method.to_string(),
-        path: parts
-            .uri
-            .path_and_query()
-            .map(|p| p.to_string())
-            .unwrap_or_default(),
-        headers,
-        body,
-        trailers: Vec::new(),
-    };
     let status = recorded
         .header_all("x-auth-status")
         .first()
@@ -97,9 +78,6 @@ async fn answer(
     } else {
         Bytes::from_static(b"Not authorized")
     };
-    let case = recorded.header_all(CASE_HEADER).pop().unwrap_or_default();
-    if let Ok(mut records) = records.lock() {
-        records.entry(case).or_default().push(recorded);
-    }
+    crate::backend::store(&records, recorded);
     Ok(response.body(Full::new(body)).unwrap_or_default())
 }
