@@ -19,6 +19,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use host_tests::rng::Rng;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -293,28 +294,14 @@ fn assert_alive(family: &str) {
     );
 }
 
-/// xorshift64*, seeded: the same inputs on every run.
-struct Rng(u64);
+/// The harness's generator, its seed spread as this file always spread it (the same inputs on
+/// every run).
+fn seeded(seed: u64) -> Rng {
+    Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
 
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
+fn random_bytes(rng: &mut Rng, len: usize) -> Vec<u8> {
+    (0..len).map(|_| rng.next_u64() as u8).collect()
 }
 
 // Protobuf wire format by hand, for what prost will not write.
@@ -375,18 +362,21 @@ fn valid_answers() -> Vec<(&'static str, Vec<u8>)> {
 
 #[test]
 fn seeded_random_bytes() {
-    let mut rng = Rng::new(15);
+    let mut rng = seeded(15);
     let mut inputs = Vec::new();
     for i in 0..48 {
         let len = rng.below(200);
-        inputs.push(Input::message(format!("random-{i}"), rng.bytes(len)));
+        inputs.push(Input::message(
+            format!("random-{i}"),
+            random_bytes(&mut rng, len),
+        ));
     }
     for i in 0..16 {
         // Random DATA with no length prefix of its own.
         let len = 1 + rng.below(64);
         inputs.push(Input::raw(
             format!("random-unframed-{i}"),
-            RawAnswer::data(rng.bytes(len), "0"),
+            RawAnswer::data(random_bytes(&mut rng, len), "0"),
             false,
         ));
     }
@@ -395,7 +385,7 @@ fn seeded_random_bytes() {
 
 #[test]
 fn bit_flips_of_valid_answers() {
-    let mut rng = Rng::new(16);
+    let mut rng = seeded(16);
     let mut inputs = Vec::new();
     for (name, answer) in valid_answers() {
         for i in 0..40 {
