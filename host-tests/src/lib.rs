@@ -14,6 +14,7 @@ pub mod gate;
 pub mod h2_client;
 pub mod http_auth_server;
 pub mod matrix;
+pub mod raw_bed;
 pub mod raw_grpc;
 pub mod raw_http;
 pub mod rng;

@@ -240,14 +240,7 @@ async fn call(
         .get(5..)
         .and_then(|m| CheckRequest::decode(m).ok())
         .unwrap_or_default();
-    let case = check
-        .attributes
-        .as_ref()
-        .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref())
-        .and_then(|h| h.headers.get(CASE_HEADER))
-        .cloned()
-        .unwrap_or_default();
+    let case = case_of(&check);
     if let Ok(mut calls) = state.calls.lock() {
         *calls.entry(case.clone()).or_default() += 1;
     }
@@ -350,4 +343,16 @@ async fn send_all(
         stream.send_data(chunk, end && data.is_empty())?;
     }
     Ok(())
+}
+
+/// The `x-case` a CheckRequest carries; empty when it has none.
+pub fn case_of(check: &CheckRequest) -> String {
+    check
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref())
+        .and_then(|h| h.headers.get(CASE_HEADER))
+        .cloned()
+        .unwrap_or_default()
 }

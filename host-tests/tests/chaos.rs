@@ -9,14 +9,12 @@
 use std::time::{Duration, Instant};
 
 use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
-use host_tests::auth_server::{allow, deny, CASE_HEADER};
-use host_tests::envoy::{bootstrap_with_clusters, native_ext_authz, wasm_filter, Envoy};
-use host_tests::raw_grpc::{RawAnswer, RawGrpcServer, RAW_GRPC_CLUSTER};
-use host_tests::{Backend, Listener, Request};
+use host_tests::auth_server::{allow, deny};
+use host_tests::raw_bed::{RawBed, LISTENERS};
+use host_tests::raw_grpc::{case_of, RawAnswer};
+use host_tests::Request;
 use prost::Message;
-use serde_json::json;
 
-const LISTENERS: [&str; 2] = ["wasm", "native"];
 const CLIENTS: usize = 3;
 /// Requests per client, alternating listeners: a few hundred in all.
 const PER_CLIENT: usize = 100;
@@ -27,15 +25,7 @@ const RECOVERY_BOUND: Duration = Duration::from_secs(30);
 
 /// Allows a case whose number is not a multiple of three; denies the others.
 fn verdict(check: &CheckRequest) -> RawAnswer {
-    let case = check
-        .attributes
-        .as_ref()
-        .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref())
-        .and_then(|h| h.headers.get(CASE_HEADER))
-        .cloned()
-        .unwrap_or_default();
-    if allowed(&case) {
+    if allowed(&case_of(check)) {
         RawAnswer::message(&allow().encode_to_vec())
     } else {
         RawAnswer::message(&deny(403, Vec::new(), "no").encode_to_vec())
@@ -51,31 +41,12 @@ fn allowed(case: &str) -> bool {
 
 #[test]
 fn auth_server_killed_and_restarted_under_load() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (raw, backend) =
-        runtime.block_on(async { (RawGrpcServer::start().await, Backend::start().await) });
-    let config = json!({
-        "grpc_service": {"envoy_grpc": {"cluster_name": RAW_GRPC_CLUSTER}, "timeout": "1s"},
-        "transport_api_version": "V3"
-    });
-    let listeners = [
-        Listener::new("wasm", vec![wasm_filter(&config)]),
-        Listener::new("native", vec![native_ext_authz(&config)]),
-    ];
-    let log = std::env::temp_dir().join(format!("chaos-access-{}.log", std::process::id()));
-    let bootstrap = bootstrap_with_clusters(
-        &listeners,
-        raw.port,
-        backend.addr.port(),
-        raw.port,
-        &log,
-        vec![raw.cluster()],
-    );
-    let envoy = Envoy::start(&bootstrap).unwrap_or_else(|f| panic!("Envoy: {}", f.log));
+    let RawBed {
+        runtime,
+        raw,
+        backend,
+        envoy,
+    } = RawBed::start("chaos");
     let ports: Vec<u16> = LISTENERS.iter().map(|l| envoy.port(l)).collect();
     let send = |listener: usize, case: &str| {
         raw.script(case, verdict);

@@ -27,62 +27,19 @@ use envoy_types::pb::envoy::config::core::v3::HeaderValueOption;
 use envoy_types::pb::envoy::service::auth::v3::{CheckResponse, OkHttpResponse};
 use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value as PbValue};
 use host_tests::auth_server::{allow, allow_with, deny, set_header};
-use host_tests::envoy::{bootstrap_with_clusters, native_ext_authz, wasm_filter, Envoy};
-use host_tests::raw_grpc::{
-    framed, grpc_headers, RawAnswer, RawGrpcServer, Step, RAW_GRPC_CLUSTER,
-};
-use host_tests::{Backend, Listener, Request};
+use host_tests::raw_bed::{RawBed, LISTENERS};
+use host_tests::raw_grpc::{framed, grpc_headers, RawAnswer, Step};
+use host_tests::Request;
 use prost::Message;
-use serde_json::json;
 
 /// The filters' timeout; slow answers outlast it.
 const TIMEOUT: Duration = Duration::from_secs(1);
-const LISTENERS: [&str; 2] = ["wasm", "native"];
 /// How many requests are in flight at once.
 const PARALLEL: usize = 4;
 
-struct Bed {
-    runtime: tokio::runtime::Runtime,
-    raw: RawGrpcServer,
-    backend: Backend,
-    envoy: Envoy,
-}
-
-fn bed() -> &'static Bed {
-    static BED: OnceLock<Bed> = OnceLock::new();
-    BED.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (raw, backend) =
-            runtime.block_on(async { (RawGrpcServer::start().await, Backend::start().await) });
-        let config = json!({
-            "grpc_service": {"envoy_grpc": {"cluster_name": RAW_GRPC_CLUSTER}, "timeout": "1s"},
-            "transport_api_version": "V3"
-        });
-        let listeners = [
-            Listener::new("wasm", vec![wasm_filter(&config)]),
-            Listener::new("native", vec![native_ext_authz(&config)]),
-        ];
-        let log = std::env::temp_dir().join(format!("hostile-access-{}.log", std::process::id()));
-        let bootstrap = bootstrap_with_clusters(
-            &listeners,
-            raw.port,
-            backend.addr.port(),
-            raw.port,
-            &log,
-            vec![raw.cluster()],
-        );
-        let envoy = Envoy::start(&bootstrap).unwrap_or_else(|f| panic!("Envoy: {}", f.log));
-        Bed {
-            runtime,
-            raw,
-            backend,
-            envoy,
-        }
-    })
+fn bed() -> &'static RawBed {
+    static BED: OnceLock<RawBed> = OnceLock::new();
+    BED.get_or_init(|| RawBed::start("hostile"))
 }
 
 /// One hostile input: the answer played, and whether it allows the request.
