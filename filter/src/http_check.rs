@@ -2,27 +2,43 @@
 //! it: the request that goes to the server, and the [`Decision`] its answer means.
 //!
 //! The server gets the original method and path (after `path_prefix`), the original
-//! `:authority`, the request headers that are always sent (`authorization`) and those
-//! `allowed_headers` names, `headers_to_add`, and the body under `with_request_body`. A 200
-//! allows; a 5xx or an unreadable status is an error; anything else denies with itself.
+//! `:authority`, the request headers native selects ([`request_headers`]), `headers_to_add`, and
+//! the body under `with_request_body`. A 200 allows; a 5xx or an unreadable status is an error;
+//! anything else denies with itself.
 
+use crate::check_request::{HeaderSelection, RequestBody, PARTIAL_BODY_HEADER};
 use crate::config::{is_header_name, is_header_value, HttpService};
 use crate::decision::{
     Allow, CheckError, Decision, HeaderAction, HeaderMutation, LocalReply, DETAILS_DENIED,
 };
 use crate::route::matcher::StringMatch;
 
-/// Request headers sent to the server whatever `allowed_headers` says.
-const ALWAYS_SENT: &[&str] = &["authorization"];
+/// Request headers native adds to any `allowed_headers` list for an HTTP server, and sends
+/// alone when no list is set. `disallowed_headers` still holds for them.
+const ALWAYS_SENT: &[&[u8]] = &[b"authorization", b":method", b":path", b":authority"];
 /// The response header in which a server lists request headers to remove, as native reads it.
 const HEADERS_TO_REMOVE: &[u8] = b"x-envoy-auth-headers-to-remove";
 
-/// The headers of the authorization request, pseudo-headers first.
+/// The headers of the authorization request, as native 1.40 builds them: the request headers
+/// the legacy `authorization_request.allowed_headers` (else the top-level `allowed_headers`)
+/// and [`ALWAYS_SENT`] select, less `disallowed_headers`, a repeated one joined with `,`; the
+/// path after `path_prefix`; `content-length` of the body sent and, with a body,
+/// `x-envoy-auth-partial-body`; then `headers_to_add` over them. Pseudo-headers first.
 pub fn request_headers(
     service: &HttpService,
+    selection: &HeaderSelection,
     headers: &[(&[u8], &[u8])],
-    body_len: usize,
+    body: Option<RequestBody<'_>>,
 ) -> Vec<(String, Vec<u8>)> {
+    let allowed = if service.allowed_headers.is_some() {
+        service.allowed_headers.as_deref()
+    } else {
+        selection.allowed.as_deref()
+    };
+    let sent = |name: &[u8]| {
+        (ALWAYS_SENT.contains(&name) || allowed.is_some_and(|a| a.iter().any(|m| m.matches(name))))
+            && !selection.disallowed.iter().any(|m| m.matches(name))
+    };
     let get = |name: &[u8]| {
         headers
             .iter()
@@ -32,6 +48,7 @@ pub fn request_headers(
     };
     let mut path = service.path_prefix.as_bytes().to_vec();
     path.extend_from_slice(&get(b":path"));
+    // The host cannot send a call without these three, whatever `disallowed_headers` says.
     let mut out = vec![
         (":method".to_owned(), get(b":method")),
         (":path".to_owned(), path),
@@ -39,19 +56,35 @@ pub fn request_headers(
         (":scheme".to_owned(), b"http".to_vec()),
         (
             "content-length".to_owned(),
-            body_len.to_string().into_bytes(),
+            body.map_or(0, |b| b.bytes.len()).to_string().into_bytes(),
         ),
     ];
     for (name, value) in headers {
-        let Ok(name) = std::str::from_utf8(name) else {
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with(b":")
+            || matches!(&lower[..], b"content-length" | b"host")
+            || lower == PARTIAL_BODY_HEADER
+            || !sent(&lower)
+        {
+            continue;
+        }
+        let Ok(name) = String::from_utf8(lower) else {
             continue;
         };
-        if name.starts_with(':') || name == "content-length" || name == "host" {
-            continue;
+        match out.iter_mut().find(|(k, _)| *k == name) {
+            Some((_, joined)) => {
+                joined.push(b',');
+                joined.extend_from_slice(value);
+            }
+            None => out.push((name, value.to_vec())),
         }
-        if ALWAYS_SENT.contains(&name) || matches_any(&service.allowed_headers, name) {
-            out.push((name.to_owned(), value.to_vec()));
-        }
+    }
+    if let Some(body) = body {
+        let partial: &[u8] = if body.partial() { b"true" } else { b"false" };
+        out.push((
+            String::from_utf8_lossy(PARTIAL_BODY_HEADER).into_owned(),
+            partial.to_vec(),
+        ));
     }
     for (name, value) in &service.headers_to_add {
         out.retain(|(k, _)| k != name);

@@ -3,7 +3,8 @@
 //! `x-server: pythonauth`. It records every request it gets, per `x-case`.
 //!
 //! Besides, for tests: `x-auth-status: N` answers N, and every `x-auth-echo-<name>: v` request
-//! header comes back as `<name>: v`.
+//! header comes back as `<name>: v`. A request without `x-case` (the config did not let it go)
+//! is recorded under its `case=` query parameter.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -15,6 +16,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 
+use crate::auth_server::CASE_HEADER;
 use crate::backend::RecordedRequest;
 
 type Records = Arc<Mutex<HashMap<String, Vec<RecordedRequest>>>>;
@@ -78,6 +80,16 @@ async fn answer(
     } else {
         Bytes::from_static(b"Not authorized")
     };
+    if recorded.header_all(CASE_HEADER).is_empty() {
+        if let Some(case) = recorded
+            .path
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("case="))
+        {
+            let case = case.as_bytes().to_vec();
+            recorded.headers.push((CASE_HEADER.into(), case));
+        }
+    }
     crate::backend::store(&records, recorded);
     Ok(response.body(Full::new(body)).unwrap_or_default())
 }

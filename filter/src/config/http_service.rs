@@ -44,7 +44,8 @@ pub struct RawHttpUri {
 #[serde(deny_unknown_fields)]
 pub struct RawAuthorizationRequest {
     /// Request headers sent along, besides `:authority`, `:method`, `:path`, `content-length`
-    /// and `authorization`, which always are.
+    /// and `authorization`, which always are (unless `disallowed_headers` names them). Set, it
+    /// wins over the top-level `allowed_headers`; with neither, only those five go.
     #[serde(default, alias = "allowedHeaders")]
     pub allowed_headers: Option<RawListStringMatcher>,
     /// Headers added to every authorization request.
@@ -78,7 +79,8 @@ pub struct HttpService {
     pub authority: String,
     pub path_prefix: String,
     pub timeout: Duration,
-    pub allowed_headers: Vec<StringMatch>,
+    /// The legacy `authorization_request.allowed_headers`; set, it wins over the top level's.
+    pub allowed_headers: Option<Vec<StringMatch>>,
     pub headers_to_add: Vec<(String, String)>,
     pub allowed_upstream_headers: Vec<StringMatch>,
     pub allowed_upstream_headers_to_append: Vec<StringMatch>,
@@ -131,8 +133,7 @@ pub fn http_service(field: &str, raw: RawHttpService) -> Result<HttpService, Con
         allowed_headers: list_string_matcher(
             &format!("{request_field}.allowed_headers"),
             request.allowed_headers,
-        )?
-        .unwrap_or_default(),
+        )?,
         headers_to_add,
         allowed_upstream_headers: list_string_matcher(
             &format!("{response_field}.allowed_upstream_headers"),

@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
+use crate::check_request::{HeaderSelection, RequestBody};
 use crate::config::{Config, Service};
+use crate::route::matcher::StringMatchKind;
 
 fn service(extra: &str) -> HttpService {
     let json = format!(
@@ -30,13 +32,13 @@ fn the_request_carries_method_prefixed_path_and_allowed_headers() {
         r#", "authorization_request": {"allowed_headers": {"patterns": [{"exact": "x-api-key"}]},
               "headers_to_add": [{"key": "x-added", "value": "yes"}]}"#,
     );
-    let headers = request_headers(&http, &REQUEST, 5);
-    let get = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    let body = RequestBody {
+        bytes: b"12345",
+        buffered: 5,
+        pack_as_bytes: false,
     };
+    let headers = request_headers(&http, &HeaderSelection::default(), &REQUEST, Some(body));
+    let get = |name: &str| value_of(&headers, name);
     assert_eq!(get(":method").as_deref(), Some("POST"));
     assert_eq!(get(":path").as_deref(), Some("/check/api/pets/1?x=1"));
     assert_eq!(get(":authority").as_deref(), Some("pets.example"));
@@ -53,6 +55,54 @@ fn the_request_carries_method_prefixed_path_and_allowed_headers() {
         "the body actually sent"
     );
     assert_eq!(get("x-added").as_deref(), Some("yes"));
+    assert_eq!(get("x-envoy-auth-partial-body").as_deref(), Some("false"));
+}
+
+fn value_of(headers: &[(String, Vec<u8>)], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+}
+
+#[test]
+fn the_selection_is_legacy_else_top_level_else_only_the_always_sent() {
+    let request: &[(&[u8], &[u8])] = &[
+        (b":method", b"GET"),
+        (b":path", b"/"),
+        (b":authority", b"a"),
+        (b"authorization", b"t"),
+        (b"x-a", b"1"),
+        (b"x-a", b"2"),
+        (b"x-b", b"b"),
+        (b"x-envoy-auth-partial-body", b"spoofed"),
+    ];
+    let exact = |name: &str| StringMatch {
+        kind: StringMatchKind::Exact(name.to_owned()),
+        ignore_case: false,
+    };
+    let top = HeaderSelection {
+        allowed: Some(vec![exact("x-b")]),
+        disallowed: vec![exact("authorization")],
+        raw: false,
+    };
+    let unset = service("");
+    let headers = request_headers(&unset, &HeaderSelection::default(), request, None);
+    assert_eq!(value_of(&headers, "authorization").as_deref(), Some("t"));
+    assert_eq!(value_of(&headers, "x-a"), None);
+    assert_eq!(value_of(&headers, "x-envoy-auth-partial-body"), None);
+    let headers = request_headers(&unset, &top, request, None);
+    assert_eq!(value_of(&headers, "authorization"), None, "disallowed wins");
+    assert_eq!(value_of(&headers, "x-b").as_deref(), Some("b"));
+    assert_eq!(value_of(&headers, "x-a"), None);
+    let legacy = service(
+        r#", "authorization_request": {"allowed_headers": {"patterns": [{"prefix": "x-a"}]}}"#,
+    );
+    let headers = request_headers(&legacy, &top, request, None);
+    assert_eq!(value_of(&headers, "x-a").as_deref(), Some("1,2"), "joined");
+    assert_eq!(value_of(&headers, "x-b"), None, "the legacy list wins");
+    assert_eq!(value_of(&headers, "authorization"), None);
+    assert_eq!(value_of(&headers, ":path").as_deref(), Some("/check/"));
 }
 
 fn answer(

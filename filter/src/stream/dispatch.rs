@@ -126,12 +126,14 @@ pub fn grpc(
 /// Sends the authorization request to the HTTP server.
 pub fn http(
     host: &impl Host,
+    config: &Config,
     service: &HttpService,
     timeout: Duration,
     request: Request<'_>,
 ) -> Result<u32, CheckError> {
     let body = request.body.map(|b| b.bytes).unwrap_or_default();
-    let headers = http_check::request_headers(service, request.headers, body.len());
+    let headers =
+        http_check::request_headers(service, &config.headers, request.headers, request.body);
     let headers: Vec<(&str, &[u8])> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_slice()))

@@ -85,7 +85,7 @@ impl<H: Host> ExtAuthz<H> {
         now: Duration,
     ) -> Result<PendingCall, CheckError> {
         let timeout = self.chain.timeout(settings.service, service.timeout, now)?;
-        let token = dispatch::http(&self.host, service, timeout, request)?;
+        let token = dispatch::http(&self.host, &self.plugin.config, service, timeout, request)?;
         Ok(PendingCall {
             token,
             started: now,
