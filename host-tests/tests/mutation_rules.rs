@@ -152,6 +152,13 @@ fn answers() -> Vec<(&'static str, AuthAction)> {
         ),
         ("name with a space", sets(&[("bad name", "v")])),
         ("name with a colon", sets(&[("x-colon:", "v")])),
+        // Native's 503 text escapes CR and LF in the name it quotes.
+        ("name with CR LF", sets(&[("x-a\r\nb", "v")])),
+        ("name with LF and a tab", sets(&[("x-nl\n\tname", "v")])),
+        (
+            "name with odd bytes",
+            sets(&[("x-q\"\\\0\x7f\u{e9}\x01\x0b\x0c'?", "v")]),
+        ),
         ("upper-case name", sets(&[("X-Upper", "v")])),
         (
             "remove routing headers",

@@ -108,13 +108,24 @@ fn review_allow(mut allow: Allow, policy: &MutationPolicy) -> Result<Allow, Inva
 fn first_invalid(headers: &[HeaderMutation]) -> Option<String> {
     headers.iter().find_map(|m| {
         if !is_header_name(m.name.as_bytes()) {
-            Some(format!("invalid header name: {}", m.name))
+            Some(format!("invalid header name: {}", escaped(&m.name)))
         } else if !is_header_value(&m.value) {
-            Some(format!("invalid header value for: {}", m.name))
+            Some(format!("invalid header value for: {}", escaped(&m.name)))
         } else {
             None
         }
     })
+}
+
+/// A name as Envoy quotes it in that text: escaped as in a JSON string (`\"`, `\\`, `\n`,
+/// `\r`, `\t`, `\u000b`, ...), without the quotes, so a server cannot break the reply's lines.
+fn escaped(name: &str) -> String {
+    let quoted = serde_json::to_string(name).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Native's answer to an invalid answer: 500, whatever the failure mode and `status_on_error`.

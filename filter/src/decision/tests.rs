@@ -478,6 +478,38 @@ fn invalid_500(denied: bool) -> (u16, String, String, bool) {
 }
 
 #[test]
+fn an_invalid_name_is_quoted_escaped_as_native_quotes_it() {
+    // Each seen from native 1.40 (host-tests/tests/mutation_rules.rs compares the replies).
+    let cases = [
+        ("x-a\r\nb", r"x-a\r\nb"),
+        ("x-nl\n\tname", r"x-nl\n\tname"),
+        ("x-q\"", r#"x-q\""#),
+        ("x-b\\s", r"x-b\\s"),
+        ("x-n\0ul", r"x-n\u0000ul"),
+        ("x-v\x0b\x0c", r"x-v\u000b\f"),
+        ("x-d\x7fel", "x-d\x7fel"),
+        ("x-\u{e9}", "x-\u{e9}"),
+        ("x a", "x a"),
+    ];
+    for (name, quoted) in cases {
+        let request = ok_response(OkHttpResponse {
+            headers: vec![set(name, "v")],
+            ..Default::default()
+        });
+        let (status, body, details, _) = refused(decide_with(&request, false));
+        assert_eq!(status, 503);
+        assert_eq!(body, format!("invalid header name: {quoted}"), "{name:?}");
+        assert_eq!(
+            details,
+            format!(
+                "filter_removed_required_request_headers{{invalid_header_name:_{}}}",
+                quoted.replace(' ', "_")
+            )
+        );
+    }
+}
+
+#[test]
 fn invalid_header_changes_get_natives_outcomes() {
     let bad_values = [
         "a\r\nx-injected: 1",
@@ -546,7 +578,10 @@ fn invalid_header_changes_get_natives_outcomes() {
         assert_eq!(refused(decide_with(&request, true)), invalid_500(false));
         let (status, body, details, _) = refused(decide_with(&request, false));
         assert_eq!(status, 503);
-        assert_eq!(body, format!("invalid header name: {name}"));
+        assert_eq!(
+            body,
+            format!("invalid header name: {}", name.replace('\n', "\\n"))
+        );
         assert!(
             details.starts_with("filter_removed_required_request_headers{invalid_header_name:"),
             "{details:?}"
