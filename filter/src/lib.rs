@@ -13,6 +13,7 @@
 //!   [`decision::Verdict`];
 //! - [`http_check`]: the request to an `http_service` server, and what its answer means;
 //! - [`route`]: which settings a request gets;
+//! - [`trace_context`]: the request's W3C and B3 trace context, as a child span's, for the server;
 //! - [`query`]: query parameter rewriting; [`header_map`]: the ABI's map format;
 //! - [`body_watch`]: the bound on waiting for body callbacks that may never come;
 //! - [`mock_host`] (tests only): a [`host::Host`] to run the stream on without a VM;
@@ -34,6 +35,7 @@ pub mod query;
 pub mod route;
 pub mod stats;
 pub mod stream;
+pub mod trace_context;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -80,6 +80,8 @@ pub struct Config {
     pub dynamic_metadata_ingestion: bool,
     /// `max_denied_response_body_bytes`: a denial's body is cut to this; 0, not at all.
     pub max_denied_response_body_bytes: u32,
+    /// `propagate_trace_context` (this filter's own, default true): see [`crate::trace_context`].
+    pub propagate_trace_context: bool,
 }
 
 /// Metadata sent to the auth server.
@@ -173,6 +175,7 @@ impl Config {
             mutations,
             dynamic_metadata_ingestion: raw.enable_dynamic_metadata_ingestion.unwrap_or(true),
             max_denied_response_body_bytes: raw.max_denied_response_body_bytes,
+            propagate_trace_context: raw.propagate_trace_context.unwrap_or(true),
             metadata,
             headers,
             service: top.service,

@@ -125,6 +125,12 @@ pub struct RawConfig {
     /// Only `false` is accepted: a wasm filter cannot read the peer certificate's PEM.
     #[serde(default, alias = "includePeerCertificate")]
     pub include_peer_certificate: bool,
+    /// This filter's own. Hand the request's W3C (`traceparent`, `tracestate`) and B3 trace
+    /// context to the auth server as a child span's (gRPC metadata, HTTP headers), so the
+    /// server's spans join the request's trace. Default true; native does so only with a
+    /// tracer configured in the connection manager.
+    #[serde(default, alias = "propagateTraceContext")]
+    pub propagate_trace_context: Option<bool>,
     /// Per-route settings: the first entry whose `match` fits applies (see `config::route`).
     #[serde(default)]
     pub routes: Vec<RawRoute>,

@@ -16,6 +16,7 @@ use crate::host::{GrpcCall, Host, HttpCall};
 use crate::http_check;
 use crate::proto::response::Metadata;
 use crate::proto::{AUTHORIZATION_SERVICE, CHECK_METHOD};
+use crate::trace_context;
 
 /// The request as a step sees it: its headers (as earlier steps left them) and its body.
 #[derive(Clone, Copy)]
@@ -106,12 +107,19 @@ pub fn grpc(
         tls: tls.as_ref().map(TlsFacts::view),
     };
     let message = check_request::encode(&attributes, extensions);
-    let initial_metadata: Vec<(&str, &[u8])> = check
+    let trace = trace(config, request.headers);
+    let mut initial_metadata: Vec<(&str, &[u8])> = check
         .service
         .initial_metadata
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_bytes()))
         .collect();
+    // The config's own metadata wins over the trace context of the same name.
+    for (name, value) in &trace {
+        if !initial_metadata.iter().any(|(k, _)| k == name) {
+            initial_metadata.push((name, value));
+        }
+    }
     host.dispatch_grpc_call(GrpcCall {
         upstream: &check.service.target,
         service: AUTHORIZATION_SERVICE,
@@ -132,8 +140,19 @@ pub fn http(
     request: Request<'_>,
 ) -> Result<u32, CheckError> {
     let body = request.body.map(|b| b.bytes).unwrap_or_default();
-    let headers =
+    let mut headers =
         http_check::request_headers(service, &config.headers, request.headers, request.body);
+    let trace = trace(config, request.headers);
+    if !trace.is_empty() {
+        // The request's own trace headers give way to the child's, unless headers_to_add set them.
+        let added = |name: &str| service.headers_to_add.iter().any(|(k, _)| k == name);
+        headers.retain(|(k, _)| added(k) || !trace_context::NAMES.contains(&k.as_str()));
+        for (name, value) in trace {
+            if !added(name) {
+                headers.push((name.to_owned(), value));
+            }
+        }
+    }
     let headers: Vec<(&str, &[u8])> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_slice()))
@@ -145,6 +164,14 @@ pub fn http(
         timeout,
     })
     .map_err(CheckError::Dispatch)
+}
+
+/// The child trace context for the auth server, unless `propagate_trace_context` is off.
+fn trace(config: &Config, headers: &[(&[u8], &[u8])]) -> Vec<(&'static str, Vec<u8>)> {
+    if !config.propagate_trace_context {
+        return Vec::new();
+    }
+    trace_context::child(headers, trace_context::new_span_id())
 }
 
 /// What native reads from a TLS connection, read from the host's connection properties.
