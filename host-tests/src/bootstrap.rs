@@ -279,6 +279,7 @@ pub fn bootstrap_with_clusters(
                             "case": "%REQ(X-CASE)%",
                             "status": "%RESPONSE_CODE%",
                             "details": "%RESPONSE_CODE_DETAILS%",
+                            "flags": "%RESPONSE_FLAGS%",
                             "filter_state": "%FILTER_STATE(wasm.ext_authz.dynamic_metadata:PLAIN)%",
                             "dynamic_metadata": "%DYNAMIC_METADATA(envoy.filters.http.ext_authz)%"
                         }}

@@ -180,6 +180,8 @@ pub struct AccessLogLine {
     pub status: u16,
     /// `%RESPONSE_CODE_DETAILS%`.
     pub details: String,
+    /// `%RESPONSE_FLAGS%` (`-` for none).
+    pub flags: String,
     /// The filter state `wasm.ext_authz.dynamic_metadata` (this filter's), or `None`.
     pub filter_state: Option<String>,
     /// The dynamic metadata namespace `envoy.filters.http.ext_authz` (native's), or `None`.
@@ -195,6 +197,7 @@ impl AccessLogLine {
             case: json.get("case")?.as_str()?.to_owned(),
             status: json.get("status")?.as_u64()?.try_into().ok()?,
             details: json.get("details")?.as_str()?.to_owned(),
+            flags: json.get("flags")?.as_str()?.to_owned(),
             filter_state: json
                 .get("filter_state")
                 .filter(|v| present(v))
