@@ -107,3 +107,29 @@ fn bad_step() {
         "steps[1].config: goes with grpc_service only",
     );
 }
+
+#[test]
+fn allowed_headers_at_both_levels_of_an_http_service_as_native() {
+    let config = json!({
+        "http_service": {
+            "server_uri": {"uri": "http://authz", "cluster": "ext_authz_http", "timeout": "1s"},
+            "authorization_request": {"allowed_headers": {"patterns": [{"exact": "x-a"}]}}
+        },
+        "allowed_headers": {"patterns": [{"exact": "x-b"}]}
+    });
+    assert_refused(
+        config.clone(),
+        "allowed_headers: Invalid duplicate configuration for allowed_headers.",
+    );
+    let listeners = [Listener::new(
+        "native",
+        vec![host_tests::envoy::native_ext_authz(&config)],
+    )];
+    let access_log =
+        std::env::temp_dir().join(format!("ext-authz-refused-n-{}.log", std::process::id()));
+    let log = Envoy::start_expecting_refusal(&bootstrap(&listeners, 1, 1, 1, &access_log));
+    assert!(
+        log.contains("Invalid duplicate configuration for allowed_headers."),
+        "{log}"
+    );
+}

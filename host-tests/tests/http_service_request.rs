@@ -20,6 +20,11 @@ fn keep() -> Value {
     json!({"patterns": [{"exact": "x-case"}, {"prefix": "x-keep"}]})
 }
 
+/// Patterns in upper case, and one with `ignore_case`, against lower-case header names.
+fn upper() -> Value {
+    json!({"patterns": [{"exact": "X-Keep-A"}, {"prefix": "X-OTH", "ignore_case": true}]})
+}
+
 /// The configs under test, by listener name.
 fn configs() -> Vec<(&'static str, Value, bool)> {
     vec![
@@ -32,6 +37,16 @@ fn configs() -> Vec<(&'static str, Value, bool)> {
             "top",
             json!({"http_service": service(json!({})), "allowed_headers": keep(),
                    "disallowed_headers": {"patterns": [{"exact": "x-keep-not"}]}}),
+            false,
+        ),
+        (
+            "legacy_upper",
+            json!({"http_service": service(json!({"allowed_headers": upper()}))}),
+            false,
+        ),
+        (
+            "top_upper",
+            json!({"http_service": service(json!({})), "allowed_headers": upper()}),
             false,
         ),
         (
@@ -127,6 +142,15 @@ fn top_level_allowed_and_disallowed_headers_apply() {
     assert_eq!(asked.header("x-keep-a").as_deref(), Some("one,two"));
     assert_eq!(asked.header("x-keep-not"), None, "disallowed wins");
     assert_eq!(asked.header("x-other"), None);
+}
+
+#[test]
+fn upper_case_patterns_match_as_natives_do() {
+    let legacy = asked("legacy_upper", "legacy-upper", &headers());
+    let top = asked("top_upper", "top-upper", &headers());
+    // Whatever native does, both levels agree with it (asked() compares); ignore_case matches.
+    assert_eq!(legacy.header("x-other").as_deref(), Some("o"));
+    assert_eq!(top.header("x-other").as_deref(), Some("o"));
 }
 
 #[test]

@@ -157,6 +157,22 @@ pub fn http_service(field: &str, raw: RawHttpService) -> Result<HttpService, Con
     })
 }
 
+/// Native refuses `allowed_headers` given both at the top level and in the top-level
+/// `http_service.authorization_request`; so does this filter, in native's words.
+pub fn one_allowed_headers(
+    service: Option<&HttpService>,
+    top_level: bool,
+) -> Result<(), ConfigError> {
+    if top_level && service.is_some_and(|s| s.allowed_headers.is_some()) {
+        return Err(ConfigError::new(
+            "allowed_headers",
+            "Invalid duplicate configuration for allowed_headers. \
+             (http_service.authorization_request.allowed_headers is set too)",
+        ));
+    }
+    Ok(())
+}
+
 /// `host[:port]` of an `http://` or `https://` URI.
 fn authority_of(uri: &str) -> Option<String> {
     let rest = uri
@@ -169,6 +185,28 @@ fn authority_of(uri: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_headers_at_both_levels_are_refused_as_native_refuses_them() {
+        let config = |top: &str, legacy: &str| {
+            format!(
+                r#"{{"http_service": {{"server_uri": {{"uri": "http://a", "cluster": "c"}},
+                    "authorization_request": {{{legacy}}}}}{top}}}"#
+            )
+        };
+        let list = r#""allowed_headers": {"patterns": [{"exact": "x-a"}]}"#;
+        let error = crate::config::Config::parse(config(&format!(", {list}"), list).as_bytes())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("Invalid duplicate configuration for allowed_headers"),
+            "{error}"
+        );
+        for (top, legacy) in [(format!(", {list}"), ""), (String::new(), list)] {
+            assert!(crate::config::Config::parse(config(&top, legacy).as_bytes()).is_ok());
+        }
+    }
 
     #[test]
     fn authority_comes_from_the_uri() {

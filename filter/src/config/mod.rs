@@ -153,6 +153,11 @@ impl Config {
             raw.disallowed_headers,
             raw.encode_raw_headers,
         )?;
+        let top_http = match &top.service {
+            Service::Http(http) => Some(http),
+            Service::Grpc(_) | Service::Steps(_) => None,
+        };
+        http_service::one_allowed_headers(top_http, headers.allowed.is_some())?;
         let metadata = metadata(
             MetadataSelection {
                 dynamic_namespaces: raw.metadata_context_namespaces,
