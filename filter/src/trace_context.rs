@@ -32,8 +32,16 @@ const B3: &str = "b3";
 
 /// The child context's headers for a request with `headers` (lower-case names), its span id
 /// `span_id`; empty when the request carries none (or only malformed ones).
-pub fn child(headers: &[(&[u8], &[u8])], span_id: u64) -> Vec<(&'static str, Vec<u8>)> {
-    let span = hex16(span_id);
+pub fn child(
+    headers: &[(&[u8], &[u8])],
+    span_id: impl FnOnce() -> u64,
+) -> Vec<(&'static str, Vec<u8>)> {
+    // Most requests carry none: one look, no span id drawn.
+    let traced = |name: &[u8]| NAMES.iter().any(|n| n.as_bytes() == name);
+    if !headers.iter().any(|(name, _)| traced(name)) {
+        return Vec::new();
+    }
+    let span = hex16(span_id());
     let mut out = Vec::new();
     if let Some(parent) = one(headers, TRACEPARENT).and_then(TraceParent::parse) {
         out.push((TRACEPARENT, parent.child(&span)));

@@ -192,4 +192,8 @@ fn a_body_goes_with_the_partial_body_header() {
         whole.header("x-envoy-auth-partial-body").as_deref(),
         Some("false")
     );
+    // No body at all: no body and, as from native, no partial-body header.
+    let bodiless = asked("body", "bodiless", &headers());
+    assert!(bodiless.body.is_empty());
+    assert_eq!(bodiless.header("x-envoy-auth-partial-body"), None);
 }

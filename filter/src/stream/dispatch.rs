@@ -171,7 +171,7 @@ fn trace(config: &Config, headers: &[(&[u8], &[u8])]) -> Vec<(&'static str, Vec<
     if !config.propagate_trace_context {
         return Vec::new();
     }
-    trace_context::child(headers, trace_context::new_span_id())
+    trace_context::child(headers, trace_context::new_span_id)
 }
 
 /// What native reads from a TLS connection, read from the host's connection properties.

@@ -10,7 +10,7 @@ fn child_of(headers: &[(&str, &str)]) -> Vec<(&'static str, String)> {
         .iter()
         .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
         .collect();
-    child(&headers, SPAN)
+    child(&headers, || SPAN)
         .into_iter()
         .map(|(k, v)| (k, String::from_utf8(v).unwrap()))
         .collect()
@@ -185,7 +185,7 @@ fn arbitrary_bytes_never_panic() {
             .map(|i| b"0123456789abcdef-\xff"[((state >> (i % 60)) % 18) as usize])
             .collect();
         for name in NAMES {
-            let _ = child(&[(name.as_bytes(), &bytes)], SPAN);
+            let _ = child(&[(name.as_bytes(), &bytes)], || SPAN);
         }
     }
 }
