@@ -189,3 +189,15 @@ fn arbitrary_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn the_switch_is_on_unless_turned_off() {
+    let config = |extra: &str| {
+        let json =
+            format!(r#"{{"grpc_service": {{"envoy_grpc": {{"cluster_name": "a"}}}}{extra}}}"#);
+        crate::config::Config::parse(json.as_bytes()).unwrap()
+    };
+    assert!(config("").propagate_trace_context);
+    assert!(!config(r#", "propagate_trace_context": false"#).propagate_trace_context);
+    assert!(!config(r#", "propagateTraceContext": false"#).propagate_trace_context);
+}
