@@ -146,6 +146,7 @@ pub struct RawConfig {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpStatus {
+    /// An HTTP status between 200 and 599.
     #[cfg_attr(feature = "schema", schemars(range(min = 200, max = 599)))]
     pub code: i64,
 }
