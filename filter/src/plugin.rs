@@ -58,23 +58,22 @@ impl Plugin {
 /// The lines Envoy's log gets for a refused config: `invalid plugin configuration: <field>:
 /// <reason>`, numbered when there are several.
 fn refusal(errors: &ConfigErrors) -> String {
-    let lines = errors.lines(LOGGED_PROBLEMS);
-    if lines.len() == 1 {
-        return format!("invalid plugin configuration: {}", lines.join(""));
-    }
     let count = errors.len();
-    lines
-        .iter()
-        .enumerate()
-        .map(|(i, line)| match i {
-            i if i < LOGGED_PROBLEMS.min(count) => format!(
+    let mut out = String::new();
+    for (i, line) in errors.lines(LOGGED_PROBLEMS).iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if count > 1 && i < LOGGED_PROBLEMS.min(count) {
+            out.push_str(&format!(
                 "invalid plugin configuration ({} of {count}): {line}",
                 i + 1
-            ),
-            _ => format!("invalid plugin configuration: {line}"),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+            ));
+        } else {
+            out.push_str(&format!("invalid plugin configuration: {line}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

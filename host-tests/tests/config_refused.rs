@@ -126,6 +126,9 @@ fn every_problem_gets_its_own_line_with_what_was_meant() {
     ];
     assert_eq!(lines.len(), expected.len(), "log:\n{log}");
     for (line, expected) in lines.iter().zip(expected) {
-        assert!(line.ends_with(expected), "expected {expected:?} at the end of: {line}");
+        assert!(
+            line.ends_with(expected),
+            "expected {expected:?} at the end of: {line}"
+        );
     }
 }

@@ -32,7 +32,7 @@ pub(super) fn explain(reason: &str) -> (String, Option<String>) {
             None => (
                 format!(
                     "unknown field `{name}`; the fields here are {}",
-                    fields.join(", ")
+                    listed(&fields)
                 ),
                 None,
             ),
@@ -46,7 +46,7 @@ pub(super) fn explain(reason: &str) -> (String, Option<String>) {
                 values.push(value);
             }
         }
-        let list = values.join(", ");
+        let list = listed(&values);
         return match closest(&name, &values) {
             Some(meant) => (
                 format!("unknown value `{name}`: did you mean `{meant}`? (accepted: {list})"),
@@ -67,6 +67,18 @@ pub(super) fn explain(reason: &str) -> (String, Option<String>) {
         }
     }
     (reason.to_owned(), None)
+}
+
+/// `a, b, c` (by hand: `join` would be a kilobyte of wasm of its own).
+fn listed(names: &[String]) -> String {
+    let mut list = String::new();
+    for name in names {
+        if !list.is_empty() {
+            list.push_str(", ");
+        }
+        list.push_str(name);
+    }
+    list
 }
 
 /// The name in backticks at the start of `rest`, and the backticked names after it.

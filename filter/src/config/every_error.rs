@@ -47,7 +47,18 @@ impl Removals {
             }
         }
         let taken = match (last, node) {
-            (Segment::Key(key), Value::Object(map)) => map.remove(key).is_some(),
+            (Segment::Key(key), Value::Object(map)) if map.contains_key(key) => {
+                // Built again rather than `remove`d: insertion is in the module already, a
+                // B-tree's removal would be 5 KB more of it.
+                let mut kept = serde_json::Map::new();
+                for (k, v) in std::mem::take(map) {
+                    if k != *key {
+                        kept.insert(k, v);
+                    }
+                }
+                *map = kept;
+                true
+            }
             (Segment::Index(i), Value::Array(items)) if *i < items.len() => {
                 items.remove(*i);
                 true
