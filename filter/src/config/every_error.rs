@@ -111,13 +111,12 @@ impl Removals {
     /// one taken out (one of several fields is required, and the one given was taken out).
     pub(super) fn excuses(&self, field: &[Segment], reason: &str) -> bool {
         let required = reason.starts_with("is required");
+        let parent = &field[..field.len().saturating_sub(1)];
         self.meant.iter().any(|m| same(m, field))
             || self.removed.iter().any(|r| {
                 starts_with(field, r)
                     || (!field.is_empty() && starts_with(r, field))
-                    || (required
-                        && r.len() == field.len()
-                        && starts_with(r, &field[..field.len() - 1]))
+                    || (required && r.len() == field.len() && starts_with(r, parent))
             })
     }
 }
@@ -227,4 +226,45 @@ fn fold(key: &str) -> String {
         .filter(|c| *c != '_')
         .map(|c| c.to_ascii_lowercase())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: &str) -> Segment {
+        Segment::Key(k.to_owned())
+    }
+
+    #[test]
+    fn indexes_are_given_in_the_document_as_written() {
+        let mut value = serde_json::json!({"a": [0, 1, 2, 3, 4, {"b": [5, 6]}]});
+        let mut removals = Removals::default();
+        // Take out [1], then what is now [2] (first [3]), then [3].b[0].
+        assert!(removals.take_out(&mut value, &[key("a"), Segment::Index(1)]));
+        assert!(removals.take_out(&mut value, &[key("a"), Segment::Index(2)]));
+        assert_eq!(value, serde_json::json!({"a": [0, 2, 4, {"b": [5, 6]}]}));
+        let at =
+            |removals: &Removals, path: &[Segment]| json_path::render(&removals.original(path));
+        assert_eq!(at(&removals, &[key("a"), Segment::Index(0)]), "a[0]");
+        assert_eq!(at(&removals, &[key("a"), Segment::Index(1)]), "a[2]");
+        assert_eq!(at(&removals, &[key("a"), Segment::Index(2)]), "a[4]");
+        assert!(removals.take_out(
+            &mut value,
+            &[key("a"), Segment::Index(3), key("b"), Segment::Index(0)]
+        ));
+        assert_eq!(
+            at(
+                &removals,
+                &[key("a"), Segment::Index(3), key("b"), Segment::Index(0)]
+            ),
+            "a[5].b[1]"
+        );
+        // Keys are compared as the config reads them.
+        assert!(removals.excuses(&json_path::parse("a[5].b[0]"), ""));
+        assert!(!removals.excuses(&json_path::parse("a[4]"), ""));
+        // Neither the document itself nor what is not there can be taken out.
+        assert!(!removals.take_out(&mut value, &[]));
+        assert!(!removals.take_out(&mut value, &[key("zz")]));
+    }
 }
