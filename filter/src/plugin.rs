@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::body_watch::BodyWatch;
-use crate::config::Config;
+use crate::config::{Config, ConfigErrors};
 use crate::decision::CheckError;
 use crate::host::{Host, LogLevel};
 use crate::stats::Stats;
@@ -16,12 +16,14 @@ pub struct Plugin {
     pub body_watch: BodyWatch,
 }
 
+/// The most problems of a config Envoy's log gets at load, one line each; the checker shows all.
+const LOGGED_PROBLEMS: usize = 10;
+
 impl Plugin {
     /// Parses and validates the plugin configuration and defines the metrics. An error is the
-    /// reason to refuse the plugin, for Envoy's log.
+    /// reason to refuse the plugin, for Envoy's log: one line per problem of the config.
     pub fn configure(host: &impl Host, configuration: &[u8]) -> Result<Self, String> {
-        let config = Config::parse(configuration)
-            .map_err(|error| format!("invalid plugin configuration: {error}"))?;
+        let config = Config::parse_all(configuration).map_err(|errors| refusal(&errors))?;
         let stats = Stats::define(host, &config.stat_prefix)
             .map_err(|status| format!("cannot define stats (host status {status})"))?;
         host.log(
@@ -50,5 +52,80 @@ impl Plugin {
             );
         }
         due
+    }
+}
+
+/// The lines Envoy's log gets for a refused config: `invalid plugin configuration: <field>:
+/// <reason>`, numbered when there are several.
+fn refusal(errors: &ConfigErrors) -> String {
+    let count = errors.len();
+    let mut out = String::new();
+    for (i, line) in errors.lines(LOGGED_PROBLEMS).iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if count > 1 && i < LOGGED_PROBLEMS.min(count) {
+            out.push_str(&format!(
+                "invalid plugin configuration ({} of {count}): {line}",
+                i + 1
+            ));
+        } else {
+            out.push_str(&format!("invalid plugin configuration: {line}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+
+    use super::*;
+    use crate::mock_host::MockHost;
+
+    #[test]
+    fn a_refused_config_gets_a_numbered_line_per_problem() {
+        let config =
+            r#"{"grpc_service": {"envoy_grpc": {"cluster_name": ""}}, "failure_mode_alow": true}"#;
+        let Err(why) = Plugin::configure(&MockHost::new(), config.as_bytes()) else {
+            panic!("accepted {config}");
+        };
+        assert_eq!(
+            why.lines().collect::<Vec<_>>(),
+            [
+                "invalid plugin configuration (1 of 2): failure_mode_alow: unknown field `failure_mode_alow`: did you mean `failure_mode_allow`?",
+                "invalid plugin configuration (2 of 2): grpc_service.envoy_grpc.cluster_name: must not be empty",
+            ]
+        );
+        let one = r#"{"grpc_service": {"envoy_grpc": {"cluster_name": ""}}}"#;
+        let Err(why) = Plugin::configure(&MockHost::new(), one.as_bytes()) else {
+            panic!("accepted {one}");
+        };
+        assert_eq!(
+            why,
+            "invalid plugin configuration: grpc_service.envoy_grpc.cluster_name: must not be empty"
+        );
+    }
+
+    #[test]
+    fn past_ten_problems_the_log_says_how_many_more() {
+        let fields: Vec<String> = (0..12).map(|i| format!(r#""x{i:02}": 1"#)).collect();
+        let config = format!(
+            r#"{{"grpc_service": {{"envoy_grpc": {{"cluster_name": "c"}}}}, {}}}"#,
+            fields.join(", ")
+        );
+        let Err(why) = Plugin::configure(&MockHost::new(), config.as_bytes()) else {
+            panic!("accepted {config}");
+        };
+        let lines: Vec<&str> = why.lines().collect();
+        assert_eq!(lines.len(), 11, "{why}");
+        assert!(
+            lines[9].starts_with("invalid plugin configuration (10 of 12): x09: "),
+            "{why}"
+        );
+        assert_eq!(
+            lines[10],
+            "invalid plugin configuration: and 2 more (`ext-authz-config check` lists them all)"
+        );
     }
 }

@@ -218,7 +218,7 @@ fn an_array_is_never_a_message() {
     refused_at(
         r#"{"grpc_service": {"envoy_grpc": ["ext_authz"]}}"#,
         "grpc_service.envoy_grpc",
-        "invalid type: sequence, expected struct",
+        "invalid type: sequence, expected an object",
     );
     refused_at(
         r#"{"grpc_service": {"envoy_grpc": []}}"#,

@@ -1,5 +1,5 @@
-//! A bad plugin configuration is refused when Envoy loads it, with one log line that names the
-//! field and the reason; no request ever meets it.
+//! A bad plugin configuration is refused when Envoy loads it, with one log line per problem that
+//! names the field and the reason; no request ever meets it.
 
 use host_tests::envoy::{bootstrap, wasm_filter, Envoy, Listener};
 use serde_json::{json, Value};
@@ -132,4 +132,29 @@ fn allowed_headers_at_both_levels_of_an_http_service_as_native() {
         log.contains("Invalid duplicate configuration for allowed_headers."),
         "{log}"
     );
+}
+
+#[test]
+fn every_problem_gets_its_own_line_with_what_was_meant() {
+    let log = refusal(&json!({
+        "grpc_service": {"envoy_grpc": {"cluster_name": "ext_authz"}, "timeout": "0.25"},
+        "failure_mode_alow": true,
+        "status_on_error": {"code": 700}
+    }));
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ext_authz: invalid plugin configuration"))
+        .collect();
+    let expected = [
+        "ext_authz: invalid plugin configuration (1 of 3): failure_mode_alow: unknown field `failure_mode_alow`: did you mean `failure_mode_allow`?",
+        "ext_authz: invalid plugin configuration (2 of 3): grpc_service.timeout: duration \"0.25\" is not a protobuf JSON duration: durations are seconds with up to nine decimals and end in \"s\", such as \"0.25s\"",
+        "ext_authz: invalid plugin configuration (3 of 3): status_on_error.code: 700 is not an HTTP status between 200 and 599",
+    ];
+    assert_eq!(lines.len(), expected.len(), "log:\n{log}");
+    for (line, expected) in lines.iter().zip(expected) {
+        assert!(
+            line.ends_with(expected),
+            "expected {expected:?} at the end of: {line}"
+        );
+    }
 }

@@ -36,6 +36,9 @@ impl<'de> Deserialize<'de> for ProtoDuration {
     }
 }
 
+/// What a duration looks like, for errors and the JSON Schema's description.
+pub const DURATION_FORM: &str = "durations are seconds with up to nine decimals and end in \"s\"";
+
 /// Why a duration string was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum DurationError {
@@ -47,10 +50,19 @@ impl fmt::Display for DurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Negative(s) => write!(f, "duration {s:?} must not be negative"),
-            Self::Malformed(s) => write!(
-                f,
-                "duration {s:?} is not a protobuf JSON duration such as \"0.25s\""
-            ),
+            // The example is the value itself with its `s` when that is all it lacks.
+            Self::Malformed(s) => {
+                let fixed = format!("{s}s");
+                let example = if parse(&fixed).is_ok() {
+                    &fixed
+                } else {
+                    "0.25s"
+                };
+                write!(
+                    f,
+                    "duration {s:?} is not a protobuf JSON duration: {DURATION_FORM}, such as {example:?}"
+                )
+            }
         }
     }
 }
@@ -93,6 +105,17 @@ mod tests {
         assert_eq!(parse("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(parse("1.000000001s"), Ok(Duration::new(1, 1)));
         assert_eq!(parse("0s"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_malformed_duration_says_what_would_be_accepted() {
+        assert_eq!(
+            DurationError::Malformed("0.25".into()).to_string(),
+            r#"duration "0.25" is not a protobuf JSON duration: durations are seconds with up to nine decimals and end in "s", such as "0.25s""#
+        );
+        assert!(DurationError::Malformed("500ms".into())
+            .to_string()
+            .ends_with(r#"such as "0.25s""#));
     }
 
     #[test]

@@ -17,7 +17,20 @@ pub use respell::from_slice;
 /// consumed on it). A "missing field" error comes just after its object's `}`, which names the
 /// object, as it should; a "duplicate field" error comes just after the second key, and is about
 /// the object too: `of_object` leaves that key out.
+#[cfg(test)]
 pub fn at(json: &[u8], line: usize, column: usize, of_object: bool) -> String {
+    render(&segments_at(json, line, column, of_object))
+}
+
+/// One step of a field path: a key as written, or an index into an array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// [`at`]'s path as its steps, so that a key holding `.` or `[` stays one key.
+pub fn segments_at(json: &[u8], line: usize, column: usize, of_object: bool) -> Vec<Segment> {
     let end = offset(json, line, column);
     let mut stack: Vec<Frame> = Vec::new();
     let mut i = 0;
@@ -51,17 +64,27 @@ pub fn at(json: &[u8], line: usize, column: usize, of_object: bool) -> String {
             *key = None;
         }
     }
+    stack
+        .into_iter()
+        .filter_map(|frame| match frame {
+            Frame::Object(key) => key.map(Segment::Key),
+            Frame::Array(index) => Some(Segment::Index(index)),
+        })
+        .collect()
+}
+
+/// A path as the errors write it: `grpc_service.initial_metadata[0].key`.
+pub fn render(segments: &[Segment]) -> String {
     let mut path = String::new();
-    for frame in &stack {
-        match frame {
-            Frame::Object(Some(key)) => {
+    for segment in segments {
+        match segment {
+            Segment::Key(key) => {
                 if !path.is_empty() {
                     path.push('.');
                 }
                 path.push_str(key);
             }
-            Frame::Object(None) => {}
-            Frame::Array(index) => {
+            Segment::Index(index) => {
                 path.push('[');
                 path.push_str(&index.to_string());
                 path.push(']');
@@ -69,6 +92,24 @@ pub fn at(json: &[u8], line: usize, column: usize, of_object: bool) -> String {
         }
     }
     path
+}
+
+/// A path as validation writes it (snake_case keys, no `.` in them) back into its steps.
+pub fn parse(path: &str) -> Vec<Segment> {
+    let mut segments = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let mut pieces = part.split('[');
+        if let Some(key) = pieces.next().filter(|k| !k.is_empty()) {
+            segments.push(Segment::Key(key.to_owned()));
+        }
+        for piece in pieces {
+            match piece.trim_end_matches(']').parse() {
+                Ok(index) => segments.push(Segment::Index(index)),
+                Err(_) => segments.push(Segment::Key(piece.to_owned())),
+            }
+        }
+    }
+    segments
 }
 
 /// A container being read, and where in it.

@@ -7,7 +7,9 @@
 //!
 //! The files form layers; each imports only files below it, none imports this one:
 //!
-//! 1. `error` (`ConfigError`), `duration`, `json_path`, `refused` (the refused native fields);
+//! 1. `error` (`ConfigError`, `ConfigErrors`), `duration`, `json_path`, `refused` (the refused
+//!    native fields), `advice` (serde's reasons made actionable), `every_error` (every error of
+//!    a reading, not only the first);
 //! 2. `messages`: the shared Envoy messages (string matchers, `HeaderValue`, `with_request_body`);
 //! 3. `grpc_service`, then `http_service`, `mutation_rules`, `steps`: one section each, raw and
 //!    validated side by side;
@@ -15,8 +17,10 @@
 //! 5. `raw`: the whole document as written, and its parse;
 //! 6. this file: `Config`, its validation section by section, and `select` and `check`.
 
+mod advice;
 pub mod duration;
 mod error;
+mod every_error;
 mod grpc_service;
 pub mod http_service;
 mod json_path;
@@ -28,7 +32,7 @@ mod route;
 mod settings;
 pub mod steps;
 
-pub use error::ConfigError;
+pub use error::{ConfigError, ConfigErrors};
 pub use grpc_service::{GrpcService, DEFAULT_TIMEOUT};
 pub use http_service::HttpService;
 pub use messages::{is_header_name, is_header_value, WithRequestBody};
@@ -131,34 +135,75 @@ pub enum FailureMode {
 }
 
 impl Config {
-    /// Parses and validates the plugin configuration. The only place a config is judged.
+    /// Parses and validates the plugin configuration; its first error if it has any.
     pub fn parse(json: &[u8]) -> Result<Self, ConfigError> {
-        let raw = RawConfig::parse(json)?;
-        Self::validate(raw)
+        Self::parse_all(json).map_err(ConfigErrors::into_first)
     }
 
-    /// Judges each section in turn, in the order its errors have always come.
-    fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
-        let service = service(raw.grpc_service, raw.http_service, raw.steps, raw.timeout)?;
-        let failure_mode = failure_mode(
+    /// Parses and validates the plugin configuration, with every error it has (up to
+    /// `every_error::MAX_ERRORS`). The only place a config is judged.
+    pub fn parse_all(json: &[u8]) -> Result<Self, ConfigErrors> {
+        let mut removals = every_error::Removals::default();
+        let mut errors = ConfigErrors::default();
+        match RawConfig::read(json, &mut removals, &mut errors).map(Self::validate) {
+            Some(Ok(config)) if errors.is_empty() => Ok(config),
+            Some(Err(more)) => {
+                removals.add(more, &mut errors);
+                Err(errors)
+            }
+            _ => Err(errors),
+        }
+    }
+
+    /// Judges each section in turn, in the order its errors have always come; a section's error
+    /// does not keep the next sections from being judged.
+    fn validate(raw: RawConfig) -> Result<Self, ConfigErrors> {
+        let mut errors = ConfigErrors::default();
+        let service = errors.take(service(
+            raw.grpc_service,
+            raw.http_service,
+            raw.steps,
+            raw.timeout,
+        ));
+        let failure_mode = errors.take(failure_mode(
             raw.status_on_error,
             raw.failure_mode_allow,
             raw.failure_mode_allow_header_add,
-        )?;
-        transport_api_version(raw.transport_api_version)?;
-        let top = top_settings(service, raw.context_extensions, raw.with_request_body)?;
-        let routes = routes(raw.routes, &top)?;
-        let headers = headers(
+        ));
+        errors.take(transport_api_version(raw.transport_api_version));
+        let top = service.and_then(|service| {
+            errors.take(top_settings(
+                service,
+                raw.context_extensions,
+                raw.with_request_body,
+            ))
+        });
+        // Without a top level, routes are still judged for their own errors, over a stand-in.
+        let stand_in = CheckSettings {
+            service: Service::Steps(steps::Steps {
+                steps: Vec::new(),
+                deadline: std::time::Duration::ZERO,
+            }),
+            context_extensions: ContextExtensions::default(),
+            with_request_body: None,
+        };
+        let routes = errors.take_all(routes(raw.routes, top.as_ref().unwrap_or(&stand_in)));
+        let headers = errors.take(headers(
             raw.allowed_headers,
             raw.disallowed_headers,
             raw.encode_raw_headers,
-        )?;
-        let top_http = match &top.service {
-            Service::Http(http) => Some(http),
-            Service::Grpc(_) | Service::Steps(_) => None,
-        };
-        http_service::one_allowed_headers(top_http, headers.allowed.is_some())?;
-        let metadata = metadata(
+        ));
+        if let (Some(top), Some(headers)) = (&top, &headers) {
+            let top_http = match &top.service {
+                Service::Http(http) => Some(http),
+                Service::Grpc(_) | Service::Steps(_) => None,
+            };
+            errors.take(http_service::one_allowed_headers(
+                top_http,
+                headers.allowed.is_some(),
+            ));
+        }
+        let metadata = errors.take(metadata(
             MetadataSelection {
                 dynamic_namespaces: raw.metadata_context_namespaces,
                 route_namespaces: raw.route_metadata_context_namespaces,
@@ -167,13 +212,32 @@ impl Config {
                 fixed: Vec::new(),
             },
             raw.metadata_context,
-        )?;
-        refused::CLEAR_ROUTE_CACHE.check(raw.clear_route_cache)?;
-        refused::ENFORCE_RESPONSE_HEADER_LIMITS.check(Some(raw.enforce_response_header_limits))?;
-        refused::SHADOW_MODE.check(Some(raw.shadow_mode))?;
-        refused::EMIT_CLIENT_SPAN.check(raw.emit_client_span)?;
-        refused::INCLUDE_PEER_CERTIFICATE.check(Some(raw.include_peer_certificate))?;
-        let mutations = mutations(raw.validate_mutations, raw.decoder_header_mutation_rules)?;
+        ));
+        errors.take(refused::CLEAR_ROUTE_CACHE.check(raw.clear_route_cache));
+        errors.take(
+            refused::ENFORCE_RESPONSE_HEADER_LIMITS.check(Some(raw.enforce_response_header_limits)),
+        );
+        errors.take(refused::SHADOW_MODE.check(Some(raw.shadow_mode)));
+        errors.take(refused::EMIT_CLIENT_SPAN.check(raw.emit_client_span));
+        errors.take(refused::INCLUDE_PEER_CERTIFICATE.check(Some(raw.include_peer_certificate)));
+        let mutations = errors.take(mutations(
+            raw.validate_mutations,
+            raw.decoder_header_mutation_rules,
+        ));
+        let (
+            Some(top),
+            Some(failure_mode),
+            Some(routes),
+            Some(headers),
+            Some(metadata),
+            Some(mutations),
+        ) = (top, failure_mode, routes, headers, metadata, mutations)
+        else {
+            return Err(errors);
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         Ok(Self {
             include_tls_session: raw.include_tls_session,
             include_forwarded_source_address: raw.include_forwarded_source_address,
@@ -320,12 +384,19 @@ fn top_settings(
     })
 }
 
-/// `routes`, each merged over the top level's settings.
-fn routes(raw: Vec<RawRoute>, top: &CheckSettings) -> Result<Vec<Route>, ConfigError> {
-    raw.into_iter()
+/// `routes`, each merged over the top level's settings; every route's error.
+fn routes(raw: Vec<RawRoute>, top: &CheckSettings) -> Result<Vec<Route>, ConfigErrors> {
+    let mut errors = ConfigErrors::default();
+    let routes: Vec<Route> = raw
+        .into_iter()
         .enumerate()
-        .map(|(i, r)| route(&format!("routes[{i}]"), r, top))
-        .collect()
+        .filter_map(|(i, r)| errors.take(route(&format!("routes[{i}]"), r, top)))
+        .collect();
+    if errors.is_empty() {
+        Ok(routes)
+    } else {
+        Err(errors)
+    }
 }
 
 /// `allowed_headers`, `disallowed_headers` and `encode_raw_headers`.

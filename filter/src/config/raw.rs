@@ -8,9 +8,13 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::duration::ProtoDuration;
-use super::error::ConfigError;
+use serde_json::Value;
+
+use super::error::{ConfigError, ConfigErrors};
+use super::every_error::{self, Removals};
 use super::grpc_service::RawGrpcService;
 use super::http_service::RawHttpService;
+use super::json_path::Segment;
 use super::messages::{RawListStringMatcher, RawWithRequestBody};
 use super::mutation_rules::RawHeaderMutationRules;
 use super::refused;
@@ -148,6 +152,7 @@ pub struct RawConfig {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpStatus {
+    /// An HTTP status between 200 and 599.
     #[cfg_attr(feature = "schema", schemars(range(min = 200, max = 599)))]
     pub code: i64,
 }
@@ -162,37 +167,53 @@ pub struct RawMetadata {
 }
 
 impl RawConfig {
-    /// Parses the JSON, naming the field of any error by its path.
-    pub fn parse(json: &[u8]) -> Result<Self, ConfigError> {
+    /// Reads the JSON: the native fields refused outright, then every error serde finds (see
+    /// `config::every_error`), each naming its field by its path. `None` when nothing could be
+    /// read; else what was read once the refused fields were taken out.
+    pub(super) fn read(
+        json: &[u8],
+        removals: &mut Removals,
+        errors: &mut ConfigErrors,
+    ) -> Option<Self> {
         // Envoy hands an absent `configuration` over as empty bytes.
         if json.iter().all(u8::is_ascii_whitespace) {
-            return Err(ConfigError::new(
+            errors.push(ConfigError::new(
                 "",
                 "the plugin configuration is empty: grpc_service is required",
             ));
+            return None;
         }
-        let value: serde_json::Value = serde_json::from_slice(json)
-            .map_err(|e| ConfigError::new("", format!("is not JSON: {e}")))?;
-        let serde_json::Value::Object(top) = &value else {
-            return Err(ConfigError::new("", "must be a JSON object"));
+        let mut value: Value = match serde_json::from_slice(json) {
+            Ok(value) => value,
+            Err(e) => {
+                errors.push(ConfigError::new("", format!("is not JSON: {e}")));
+                return None;
+            }
         };
-        refused::refuse_fields(top, "", refused::EXT_AUTHZ)?;
-        if let Some(serde_json::Value::Object(grpc)) =
-            top.get("grpc_service").or_else(|| top.get("grpcService"))
+        let Value::Object(top) = &value else {
+            errors.push(ConfigError::new("", "must be a JSON object"));
+            return None;
+        };
+        let mut refused: Vec<(Vec<Segment>, ConfigError)> =
+            refused::refused_fields(top, "", refused::EXT_AUTHZ)
+                .into_iter()
+                .map(|(key, error)| (vec![Segment::Key(key)], error))
+                .collect();
+        if let Some((name, Value::Object(grpc))) = ["grpc_service", "grpcService"]
+            .into_iter()
+            .find_map(|name| top.get(name).map(|grpc| (name, grpc)))
         {
-            refused::refuse_fields(grpc, "grpc_service.", refused::GRPC_SERVICE)?;
+            let within = refused::refused_fields(grpc, "grpc_service.", refused::GRPC_SERVICE);
+            refused.extend(
+                within.into_iter().map(|(key, error)| {
+                    (vec![Segment::Key(name.into()), Segment::Key(key)], error)
+                }),
+            );
         }
-        // Deserialized from the value written back out: the same keys in the same (sorted) order
-        // as from the value itself, plus the error's place in the text, to name the field by.
-        let canonical = serde_json::to_vec(&value)
-            .map_err(|e| ConfigError::new("", format!("is not JSON: {e}")))?;
-        super::json_path::from_slice(&canonical).map_err(|e| {
-            let message = e.to_string();
-            let place = format!(" at line {} column {}", e.line(), e.column());
-            let reason = message.strip_suffix(&place).unwrap_or(&message).to_owned();
-            let of_object = reason.starts_with("duplicate field");
-            let field = super::json_path::at(&canonical, e.line(), e.column(), of_object);
-            ConfigError::new(field, reason)
-        })
+        for (path, error) in refused {
+            errors.push(error);
+            removals.take_out(&mut value, &path);
+        }
+        every_error::read(&mut value, removals, errors)
     }
 }

@@ -126,28 +126,27 @@ pub(super) const GRPC_SERVICE: &[Refusal] = &[
     ),
 ];
 
-/// Refuses the first key of `object` (in its order) that names a field refused outright.
-pub(super) fn refuse_fields(
+/// Every key of `object` (in its order) that names a field refused outright, with its error.
+pub(super) fn refused_fields(
     object: &serde_json::Map<String, serde_json::Value>,
     prefix: &str,
     refused: &[Refusal],
-) -> Result<(), ConfigError> {
+) -> Vec<(String, ConfigError)> {
+    let mut found = Vec::new();
     for key in object.keys() {
         let snake = to_snake_case(key);
         if let Some(refusal) = refused
             .iter()
             .find(|r| r.refused == Refused::Field && r.name == snake)
         {
-            return Err(ConfigError::new(
-                format!("{prefix}{}", refusal.name),
-                refusal.reason,
-            ));
+            let error = ConfigError::new(format!("{prefix}{}", refusal.name), refusal.reason);
+            found.push((key.clone(), error));
         }
     }
-    Ok(())
+    found
 }
 
-fn to_snake_case(name: &str) -> String {
+pub(super) fn to_snake_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
     for c in name.chars() {
         if c.is_ascii_uppercase() {

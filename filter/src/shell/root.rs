@@ -30,7 +30,10 @@ impl RootContext for ExtAuthzRoot {
         let plugin = match plugin {
             Ok(plugin) => plugin,
             Err(why) => {
-                host.log(LogLevel::Error, &format!("ext_authz: {why}"));
+                // One log line per problem, so that each reads on its own.
+                for line in why.lines() {
+                    host.log(LogLevel::Error, &format!("ext_authz: {line}"));
+                }
                 return false;
             }
         };

@@ -1,6 +1,6 @@
 //! Checks every plugin configuration of a file with the filter's own parser
-//! (`ext_authz_filter::config::Config::parse`), so the verdict is the filter's, and places each
-//! error on the line of the field it names.
+//! (`ext_authz_filter::config::Config::parse_all`), so the verdict and the messages are the
+//! filter's, and places every error, not only the first, at the line and column of its field.
 
 use std::fmt;
 
@@ -13,6 +13,8 @@ use crate::yaml;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub line: usize,
+    /// The column of the field on its line, when the file's columns are the config's.
+    pub column: Option<usize>,
     pub severity: Severity,
     /// For an error: the field path inside the plugin config (empty for the whole config).
     pub field: String,
@@ -71,9 +73,13 @@ impl Report {
             } else {
                 format!(" [{}]", f.origin)
             };
+            let place = match f.column {
+                Some(column) => format!("{}:{column}", f.line),
+                None => f.line.to_string(),
+            };
             out.push_str(&format!(
-                "{file}:{}: {}: {field}{}{origin}\n",
-                f.line, f.severity, f.message
+                "{file}:{place}: {}: {field}{}{origin}\n",
+                f.severity, f.message
             ));
         }
         let errors = self.errors().count();
@@ -100,6 +106,7 @@ pub fn check(text: &str) -> Report {
                 json: Ok(text.to_owned()),
                 lines: Lines::Tree(yaml::Node {
                     line: 1,
+                    column: 1,
                     kind: yaml::Kind::Null,
                 }),
                 warnings: Vec::new(),
@@ -110,6 +117,7 @@ pub fn check(text: &str) -> Report {
         Err(error) => {
             report.findings.push(Finding {
                 line: error.line,
+                column: None,
                 severity: Severity::Error,
                 field: String::new(),
                 message: format!("is neither JSON nor YAML: {}", error.message),
@@ -135,6 +143,7 @@ pub fn check(text: &str) -> Report {
                 for note in skipped {
                     report.findings.push(Finding {
                         line,
+                        column: None,
                         severity: Severity::Note,
                         field: String::new(),
                         message: note,
@@ -143,6 +152,7 @@ pub fn check(text: &str) -> Report {
                 }
                 report.findings.push(Finding {
                     line,
+                    column: None,
                     severity: Severity::Error,
                     field: String::new(),
                     message: format!(
@@ -159,6 +169,7 @@ pub fn check(text: &str) -> Report {
     if configs == 0 {
         report.findings.push(Finding {
             line: 1,
+            column: None,
             severity: Severity::Error,
             field: String::new(),
             message: "no plugin configuration found: expected a plugin config, an Envoy \
@@ -168,7 +179,7 @@ pub fn check(text: &str) -> Report {
             origin: String::new(),
         });
     }
-    report.findings.sort_by_key(|f| f.line);
+    report.findings.sort_by_key(|f| (f.line, f.column));
     report
 }
 
@@ -176,6 +187,7 @@ fn check_one(config: &PluginConfig, report: &mut Report) {
     for warning in &config.warnings {
         report.findings.push(Finding {
             line: config.line,
+            column: None,
             severity: Severity::Warning,
             field: String::new(),
             message: warning.clone(),
@@ -187,6 +199,7 @@ fn check_one(config: &PluginConfig, report: &mut Report) {
         Err(reason) => {
             report.findings.push(Finding {
                 line: config.line,
+                column: None,
                 severity: Severity::Error,
                 field: String::new(),
                 message: reason.clone(),
@@ -195,24 +208,34 @@ fn check_one(config: &PluginConfig, report: &mut Report) {
             return;
         }
     };
-    match Config::parse(json.as_bytes()) {
-        Ok(_) => report.findings.push(Finding {
-            line: config.line,
-            severity: Severity::Ok,
-            field: String::new(),
-            message: "the filter accepts this configuration".into(),
-            origin: config.origin.clone(),
-        }),
-        Err(error) => report.findings.push(Finding {
-            line: if error.field.is_empty() {
-                config.line
-            } else {
-                config.lines.line_of(&error.field)
-            },
+    let errors = match Config::parse_all(json.as_bytes()) {
+        Ok(_) => {
+            report.findings.push(Finding {
+                line: config.line,
+                column: None,
+                severity: Severity::Ok,
+                field: String::new(),
+                message: "the filter accepts this configuration".into(),
+                origin: config.origin.clone(),
+            });
+            return;
+        }
+        Err(errors) => errors,
+    };
+    // Every error, each where its field is, as the filter's log lists them at load.
+    for error in errors {
+        let (line, column) = if error.field.is_empty() {
+            (config.line, None)
+        } else {
+            config.lines.position_of(&error.field)
+        };
+        report.findings.push(Finding {
+            line,
+            column,
             severity: Severity::Error,
             field: error.field,
             message: error.reason,
             origin: config.origin.clone(),
-        }),
+        });
     }
 }

@@ -38,21 +38,35 @@ pub enum Lines {
         tree: Option<Node>,
         first_line: Option<usize>,
         string_line: usize,
+        /// Columns before the text's in the file: a literal block's indentation.
+        indent: Option<usize>,
     },
 }
 
 impl Lines {
     /// The file line of the field at `path`.
     pub fn line_of(&self, path: &str) -> usize {
+        self.position_of(path).0
+    }
+
+    /// The file line and, when the file's columns are the config's, column of the field at `path`.
+    pub fn position_of(&self, path: &str) -> (usize, Option<usize>) {
         match self {
-            Self::Tree(node) => node.line_of(path),
+            Self::Tree(node) => {
+                let (line, column) = node.position_of(path);
+                (line, Some(column))
+            }
             Self::Embedded {
                 tree,
                 first_line,
                 string_line,
+                indent,
             } => match (tree, first_line) {
-                (Some(tree), Some(first)) => first + tree.line_of(path) - 1,
-                _ => *string_line,
+                (Some(tree), Some(first)) => {
+                    let (line, column) = tree.position_of(path);
+                    (first + line - 1, indent.map(|indent| indent + column))
+                }
+                _ => (*string_line, None),
             },
         }
     }
@@ -270,6 +284,7 @@ fn embedded(text: &str, value: &Node, style: Style) -> Lines {
             .and_then(|docs| docs.into_iter().next()),
         first_line: (style == Style::Literal || !text.contains('\n')).then_some(value.line),
         string_line: value.line,
+        indent: (style == Style::Literal).then(|| value.column - 1),
     }
 }
 

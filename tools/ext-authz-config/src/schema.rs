@@ -21,6 +21,16 @@ pub fn render() -> String {
 pub fn generate() -> Value {
     let mut schema = ext_authz_filter::config::json_schema().to_value();
     add_camel_case(&mut schema);
+    // The words the filter's errors use, so that an editor's hover says what the checker says.
+    if let Some(Value::Object(duration)) = schema.pointer_mut("/$defs/ProtoDuration") {
+        duration.insert(
+            "description".into(),
+            json!(format!(
+                "A protobuf JSON duration: {}, such as \"0.25s\".",
+                ext_authz_filter::config::duration::DURATION_FORM
+            )),
+        );
+    }
     if let Value::Object(root) = &mut schema {
         root.insert("title".into(), json!("ext_authz wasm filter configuration"));
         root.insert(

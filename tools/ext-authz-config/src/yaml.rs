@@ -12,10 +12,11 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 use yaml_rust2::Yaml;
 
-/// A value and the line (1-based) it starts on.
+/// A value and the line (1-based) and column (1-based, in characters) it starts on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub line: usize,
+    pub column: usize,
     pub kind: Kind,
 }
 
@@ -45,6 +46,7 @@ pub enum Style {
 pub struct Entry {
     pub key: String,
     pub key_line: usize,
+    pub key_column: usize,
     pub value: Node,
 }
 
@@ -89,7 +91,7 @@ pub fn load(text: &str) -> Result<Vec<Node>, LoadError> {
 
 /// A collection being built: the node, its anchor and, for a map, the key (and its line) that
 /// waits for its value.
-type Open = (Node, usize, Option<(String, usize)>);
+type Open = (Node, usize, Option<(String, usize, usize)>);
 
 #[derive(Default)]
 struct Builder {
@@ -105,10 +107,12 @@ impl MarkedEventReceiver for Builder {
             return;
         }
         let line = mark.line();
+        let column = mark.col() + 1;
         match event {
             Event::SequenceStart(anchor, _) => self.stack.push((
                 Node {
                     line,
+                    column,
                     kind: Kind::Seq(Vec::new()),
                 },
                 anchor,
@@ -117,6 +121,7 @@ impl MarkedEventReceiver for Builder {
             Event::MappingStart(anchor, _) => self.stack.push((
                 Node {
                     line,
+                    column,
                     kind: Kind::Map(Vec::new()),
                 },
                 anchor,
@@ -150,12 +155,13 @@ impl MarkedEventReceiver for Builder {
                         },
                     }
                 };
-                self.insert(Node { line, kind }, anchor);
+                self.insert(Node { line, column, kind }, anchor);
             }
             Event::Alias(anchor) => match self.anchors.get(&anchor) {
                 Some(node) => {
                     let node = Node {
                         line,
+                        column,
                         ..node.clone()
                     };
                     self.insert(node, 0);
@@ -186,7 +192,7 @@ impl Builder {
             Kind::Seq(items) => items.push(node),
             Kind::Map(entries) => match pending_key.take() {
                 None => match scalar_key(&node) {
-                    Some(key) => *pending_key = Some((key, node.line)),
+                    Some(key) => *pending_key = Some((key, node.line, node.column)),
                     None => {
                         self.error = Some(LoadError {
                             line: node.line,
@@ -194,7 +200,7 @@ impl Builder {
                         })
                     }
                 },
-                Some((key, key_line)) => {
+                Some((key, key_line, key_column)) => {
                     if entries.iter().any(|e| e.key == key) {
                         self.error = Some(LoadError {
                             line: key_line,
@@ -205,6 +211,7 @@ impl Builder {
                     entries.push(Entry {
                         key,
                         key_line,
+                        key_column,
                         value: node,
                     });
                 }
@@ -281,9 +288,14 @@ impl Node {
     /// deepest part of it that exists. A key is matched as written or by its snake_case form, as
     /// the config accepts lowerCamelCase aliases.
     pub fn line_of(&self, path: &str) -> usize {
+        self.position_of(path).0
+    }
+
+    /// The line and column of the field at `path`, as [`Node::line_of`] finds it.
+    pub fn position_of(&self, path: &str) -> (usize, usize) {
         let segments = segments(path);
         let mut node = self;
-        let mut line = self.line;
+        let mut position = (self.line, self.column);
         let mut i = 0;
         while i < segments.len() {
             let next = match (&segments[i], &node.kind) {
@@ -295,22 +307,22 @@ impl Node {
                             .iter()
                             .find(|e| e.key == key)
                             .or_else(|| entries.iter().find(|e| snake_case(&e.key) == key))
-                            .map(|e| (last, e.key_line, &e.value))
+                            .map(|e| (last, (e.key_line, e.key_column), &e.value))
                     })
                 }
                 (Segment::Index(index), Kind::Seq(items)) => {
-                    items.get(*index).map(|n| (i, n.line, n))
+                    items.get(*index).map(|n| (i, (n.line, n.column), n))
                 }
                 _ => None,
             };
-            let Some((last, next_line, next_node)) = next else {
+            let Some((last, next_position, next_node)) = next else {
                 break;
             };
-            line = next_line;
+            position = next_position;
             node = next_node;
             i = last + 1;
         }
-        line
+        position
     }
 }
 

@@ -268,7 +268,7 @@ fn the_binary_prints_ok_or_each_error_and_exits_accordingly() {
     let name = bad.display();
     assert!(
         stdout.contains(&format!(
-            "{name}:24: error: grpc_service.timeout: must be greater than 0s"
+            "{name}:24:25: error: grpc_service.timeout: must be greater than 0s"
         )),
         "{stdout}"
     );
@@ -360,4 +360,153 @@ spec:
     assert!(check(other)
         .errors()
         .any(|f| f.message.contains("no plugin configuration found")));
+}
+
+/// The (line, column, field, message) of each error of a text, in the report's order.
+fn placed(text: &str) -> Vec<(usize, Option<usize>, String, String)> {
+    check(text)
+        .errors()
+        .map(|f| (f.line, f.column, f.field.clone(), f.message.clone()))
+        .collect()
+}
+
+#[test]
+fn reports_every_error_of_a_json_file_at_its_line_and_column() {
+    let text = r#"{
+  "grpc_service": {
+    "envoy_grpc": {"cluster_name": "ext_authz"},
+    "timeout": "0.25"
+  },
+  "failure_mode_alow": true,
+  "status_on_error": {"code": 700},
+  "grpcService_x": 1
+}"#;
+    let found = placed(text);
+    assert_eq!(
+        found,
+        [
+            (
+                4,
+                Some(5),
+                "grpc_service.timeout".to_owned(),
+                r#"duration "0.25" is not a protobuf JSON duration: durations are seconds with up to nine decimals and end in "s", such as "0.25s""#.to_owned()
+            ),
+            (
+                6,
+                Some(3),
+                "failure_mode_alow".to_owned(),
+                "unknown field `failure_mode_alow`: did you mean `failure_mode_allow`?".to_owned()
+            ),
+            (
+                7,
+                Some(23),
+                "status_on_error.code".to_owned(),
+                "700 is not an HTTP status between 200 and 599".to_owned()
+            ),
+            (
+                8,
+                Some(3),
+                "grpcService_x".to_owned(),
+                "unknown field `grpcService_x`: did you mean `grpc_service`?".to_owned()
+            ),
+        ]
+    );
+    // The same messages as the module logs at load: one code.
+    let filter: Vec<String> = Config::parse_all(text.as_bytes())
+        .unwrap_err()
+        .errors()
+        .iter()
+        .map(|e| e.reason.clone())
+        .collect();
+    let mut ours: Vec<String> = found.into_iter().map(|(.., message)| message).collect();
+    let mut theirs = filter;
+    ours.sort();
+    theirs.sort();
+    assert_eq!(ours, theirs);
+    let rendered = check(text).render("my.json");
+    assert!(rendered.contains("my.json:6:3: error: failure_mode_alow: unknown field `failure_mode_alow`: did you mean `failure_mode_allow`? [plugin configuration]\n"), "{rendered}");
+    assert!(rendered.ends_with("4 errors\n"), "{rendered}");
+}
+
+#[test]
+fn reports_every_error_of_a_wasmplugin_in_yaml() {
+    let text = "\
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: ext-authz
+  namespace: foo
+spec:
+  url: oci://registry/ext-authz:1
+  pluginConfig:
+    grpcService:
+      envoyGrpc:
+        clusterNme: outbound|9001||ext-authz.foo.svc.cluster.local
+      timeout: 250ms
+    failureModeAlow: true
+    with_request_body:
+      max_request_bytes: -5
+";
+    assert_eq!(
+        placed(text),
+        [
+            (
+                11,
+                Some(9),
+                "grpcService.envoyGrpc.clusterNme".to_owned(),
+                "unknown field `clusterNme`: did you mean `cluster_name`?".to_owned()
+            ),
+            (
+                12,
+                Some(7),
+                "grpcService.timeout".to_owned(),
+                r#"duration "250ms" is not a protobuf JSON duration: durations are seconds with up to nine decimals and end in "s", such as "0.25s""#.to_owned()
+            ),
+            (
+                13,
+                Some(5),
+                "failureModeAlow".to_owned(),
+                "unknown field `failureModeAlow`: did you mean `failure_mode_allow`?".to_owned()
+            ),
+            (
+                15,
+                Some(7),
+                "with_request_body.max_request_bytes".to_owned(),
+                // A Struct's number, as Istio hands it over (-5.0), read as protobuf JSON does.
+                "invalid value: integer `-5`, expected a whole number from 0 to 4294967295".to_owned()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn reports_every_error_of_two_plugins_of_a_bootstrap() {
+    let text = BOOTSTRAP
+        .replace(
+            r#""timeout": "0s""#,
+            r#""timeout": "0s",
+                        "initialMetadata": {"key": "k"}"#,
+        )
+        .replace(
+            r#""oops": 1}'"#,
+            r#""stat_prefix": 5, "failure_mode_alow": true}'"#,
+        );
+    let found = placed(&text);
+    let at: Vec<(usize, Option<usize>, &str)> = found
+        .iter()
+        .map(|(l, c, f, _)| (*l, *c, f.as_str()))
+        .collect();
+    assert_eq!(
+        at,
+        [
+            (24, Some(25), "grpc_service.timeout"),
+            (25, Some(25), "grpc_service.initialMetadata"),
+            // A quoted one-line string: its line, but not its columns, are the config's.
+            (42, None, "failure_mode_alow"),
+            (42, None, "stat_prefix"),
+        ],
+        "{found:?}"
+    );
+    assert_eq!(found[1].3, "invalid type: map, expected a list");
+    assert_eq!(found[3].3, "invalid type: integer `5`, expected a string");
 }

@@ -150,3 +150,19 @@ fn the_schema_rejects_the_bad_configs_it_can_tell() {
         }
     }
 }
+
+#[test]
+fn the_schema_describes_durations_in_the_words_of_the_errors() {
+    let schema = committed();
+    let description = schema
+        .pointer("/$defs/ProtoDuration/description")
+        .and_then(Value::as_str)
+        .unwrap();
+    let form = ext_authz_filter::config::duration::DURATION_FORM;
+    assert!(description.contains(form), "{description}");
+    let error = Config::parse(
+        br#"{"grpc_service": {"envoy_grpc": {"cluster_name": "c"}, "timeout": "0.25"}}"#,
+    )
+    .unwrap_err();
+    assert!(error.reason.contains(form), "{error}");
+}
