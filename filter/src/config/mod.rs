@@ -15,6 +15,7 @@
 //! 5. `raw`: the whole document as written, and its parse;
 //! 6. this file: `Config`, its validation section by section, and `select` and `check`.
 
+pub mod decision_cache;
 pub mod duration;
 mod error;
 mod grpc_service;
@@ -80,6 +81,8 @@ pub struct Config {
     pub dynamic_metadata_ingestion: bool,
     /// `max_denied_response_body_bytes`: a denial's body is cut to this; 0, not at all.
     pub max_denied_response_body_bytes: u32,
+    /// `decision_cache`: answers kept and shared across workers; `None`, every request is asked.
+    pub decision_cache: Option<decision_cache::DecisionCache>,
 }
 
 /// Metadata sent to the auth server.
@@ -167,7 +170,12 @@ impl Config {
         refused::EMIT_CLIENT_SPAN.check(raw.emit_client_span)?;
         refused::INCLUDE_PEER_CERTIFICATE.check(Some(raw.include_peer_certificate))?;
         let mutations = mutations(raw.validate_mutations, raw.decoder_header_mutation_rules)?;
+        let decision_cache = raw
+            .decision_cache
+            .map(|c| decision_cache::decision_cache("decision_cache", c))
+            .transpose()?;
         Ok(Self {
+            decision_cache,
             include_tls_session: raw.include_tls_session,
             include_forwarded_source_address: raw.include_forwarded_source_address,
             mutations,

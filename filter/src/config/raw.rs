@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::decision_cache::RawDecisionCache;
 use super::duration::ProtoDuration;
 use super::error::ConfigError;
 use super::grpc_service::RawGrpcService;
@@ -125,6 +126,10 @@ pub struct RawConfig {
     /// Only `false` is accepted: a wasm filter cannot read the peer certificate's PEM.
     #[serde(default, alias = "includePeerCertificate")]
     pub include_peer_certificate: bool,
+    /// This filter's own: a cache of the auth server's answers shared by every worker (see
+    /// `config::decision_cache`).
+    #[serde(default, alias = "decisionCache")]
+    pub decision_cache: Option<RawDecisionCache>,
     /// Per-route settings: the first entry whose `match` fits applies (see `config::route`).
     #[serde(default)]
     pub routes: Vec<RawRoute>,

@@ -134,6 +134,7 @@ fn issue_config_parses_to_the_expected_config() {
         mutations: Default::default(),
         dynamic_metadata_ingestion: true,
         max_denied_response_body_bytes: 0,
+        decision_cache: None,
     };
     assert_eq!(config, expected);
 
