@@ -66,6 +66,10 @@ class Case:
     body_bytes: int = 0
     # Extra keys merged into both the native and the plugin configuration for this case.
     config: dict = field(default_factory=dict)
+    # Extra keys for the plugin's configuration only (this filter's own fields, which native has not).
+    wasm_config: dict = field(default_factory=dict)
+    # A request header wrk gives a new value on every request (a new cache key each time).
+    vary_header: str = ""
     # A case whose feature the filter does not have yet is listed, and skipped with the reason.
     skip: str | None = None
 
@@ -110,6 +114,27 @@ CASES = [
         [ALLOW, *BASE_HEADERS],
         allowed=False,
         config={"grpc_service": {"envoy_grpc": {"cluster_name": "ext_authz_slow"}, "timeout": "0.5s"}},
+    ),
+]
+# The decision cache (this filter's own; native has none, so its figure is its usual per-request
+# call): one key on every request (all hits after the first), and a new key on every request (all
+# misses, each stored).
+CACHE = {"decision_cache": {"key": {"headers": ["authorization", "x-bench-key"]}, "ttl": "300s"}}
+CASES += [
+    Case(
+        "cache_hit",
+        "allowed, cache hit",
+        [ALLOW, *BASE_HEADERS, ("authorization", "Bearer bench"), ("x-bench-key", "one")],
+        allowed=True,
+        wasm_config=CACHE,
+    ),
+    Case(
+        "cache_miss",
+        "allowed, cache miss",
+        [ALLOW, *BASE_HEADERS, ("authorization", "Bearer bench")],
+        allowed=True,
+        wasm_config=CACHE,
+        vary_header="x-bench-key",
     ),
 ]
 SLOW_TIMEOUT_MS = 500.0
@@ -342,7 +367,7 @@ def proxy_bootstrap(proxy: str, cases: list[Case], auth_port: int, backend_port:
         listener(
             f"{proxy}_{case.name}",
             {"route": {"cluster": "backend", "timeout": "10s"}},
-            auth_filter(proxy, {**AUTH_CONFIG, **case.config}, wasm),
+            auth_filter(proxy, {**AUTH_CONFIG, **case.config, **(case.wasm_config if proxy == "wasm" else {})}, wasm),
         )
         for case in cases
     ]
@@ -426,7 +451,7 @@ def run_wrk(port: int, case: Case, seconds: float, connections: int) -> dict:
     for k, v in case.headers:
         args += ["-H", f"{k}: {v}"]
     args.append(f"http://127.0.0.1:{port}/")
-    env = dict(os.environ, BENCH_BODY_BYTES=str(case.body_bytes))
+    env = dict(os.environ, BENCH_BODY_BYTES=str(case.body_bytes), BENCH_VARY_HEADER=case.vary_header)
     load_cpus = PIN[1] if PIN else None
     out = subprocess.run(
         args, capture_output=True, text=True, env=env, timeout=seconds + 60,

@@ -10,6 +10,9 @@ use std::time::Duration;
 /// A status other than OK from the host, as its raw proxy-wasm number.
 pub type HostStatus = u32;
 
+/// proxy-wasm's CasMismatch: the shared value changed since it was read.
+pub const CAS_MISMATCH: HostStatus = 8;
+
 /// What a stream callback tells the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
@@ -110,6 +113,12 @@ pub trait Host {
     fn send_local_response(&self, reply: Reply<'_>) -> Result<(), HostStatus>;
     /// Lets a held request go on.
     fn resume_request(&self) -> Result<(), HostStatus>;
+
+    /// A value of the shared data of the VM id (every worker's), with its compare-and-swap token;
+    /// `None` when the key was never set.
+    fn get_shared_data(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostStatus>;
+    /// Sets a shared value if its token is still `cas` (0: whatever it is), else [`CAS_MISMATCH`].
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: u32) -> Result<(), HostStatus>;
 
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostStatus>;
     /// A lost count is not worth failing a request for: no result.

@@ -16,10 +16,12 @@
 //! - [`trace_context`]: the request's W3C and B3 trace context, as a child span's, for the server;
 //! - [`query`]: query parameter rewriting; [`header_map`]: the ABI's map format;
 //! - [`body_watch`]: the bound on waiting for body callbacks that may never come;
+//! - [`cache`]: the decision cache, shared by every worker through proxy-wasm shared data;
 //! - [`mock_host`] (tests only): a [`host::Host`] to run the stream on without a VM;
 //! - `shell` (wasm32 only): the ABI's entry points, the `Host` on proxy-wasm, and the contexts.
 
 pub mod body_watch;
+pub mod cache;
 pub mod check_request;
 pub mod config;
 pub mod decision;

@@ -50,8 +50,34 @@ pub struct SentReply {
     pub headers: Vec<(String, Vec<u8>)>,
 }
 
+/// The shared data of one VM id: what every worker's [`MockHost`] made with
+/// [`MockHost::with_shared_data`] sees. Key → (value, compare-and-swap token).
+#[derive(Debug, Clone, Default)]
+pub struct SharedData(Rc<RefCell<Slots>>);
+
+type Slots = BTreeMap<String, (Vec<u8>, u32)>;
+
+impl SharedData {
+    /// Every value, by key.
+    pub fn values(&self) -> BTreeMap<String, Vec<u8>> {
+        self.0
+            .borrow()
+            .iter()
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Writes a value as another worker (or another plugin of the VM) would.
+    pub fn put(&self, key: &str, value: &[u8]) {
+        let mut map = self.0.borrow_mut();
+        let cas = map.get(key).map_or(0, |(_, cas)| *cas) + 1;
+        map.insert(key.to_owned(), (value.to_vec(), cas));
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
+    shared: SharedData,
     now: Duration,
     request_headers: Vec<(String, Vec<u8>)>,
     response_headers: Vec<(String, Vec<u8>)>,
@@ -122,6 +148,21 @@ impl MockHost {
     pub fn failing(self, operation: &'static str, status: HostStatus) -> Self {
         self.0.borrow_mut().failing.insert(operation, status);
         self
+    }
+
+    /// Shares `data` with the other hosts given it, as Envoy's workers share one VM id's data.
+    pub fn with_shared_data(self, data: &SharedData) -> Self {
+        self.0.borrow_mut().shared = data.clone();
+        self
+    }
+
+    pub fn shared_data(&self) -> SharedData {
+        self.0.borrow().shared.clone()
+    }
+
+    /// Sets the clock.
+    pub fn set_now(&self, now: Duration) {
+        self.0.borrow_mut().now = now;
     }
 
     /// Time passes.
@@ -381,6 +422,25 @@ impl Host for MockHost {
     fn resume_request(&self) -> Result<(), HostStatus> {
         self.fails("resume_request")?;
         self.0.borrow_mut().resumed += 1;
+        Ok(())
+    }
+
+    fn get_shared_data(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostStatus> {
+        self.fails("get_shared_data")?;
+        let shared = self.0.borrow().shared.clone();
+        let value = shared.0.borrow().get(key).cloned();
+        Ok(value)
+    }
+
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: u32) -> Result<(), HostStatus> {
+        self.fails("set_shared_data")?;
+        let shared = self.0.borrow().shared.clone();
+        let current = shared.0.borrow().get(key).map(|(_, cas)| *cas);
+        // As Envoy: a token of 0 writes whatever is there.
+        if cas != 0 && current.is_some_and(|current| current != cas) {
+            return Err(crate::host::CAS_MISMATCH);
+        }
+        shared.put(key, value);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::body_watch::BodyWatch;
+use crate::cache::Cache;
 use crate::config::{Config, ConfigErrors};
 use crate::decision::CheckError;
 use crate::host::{Host, LogLevel};
@@ -14,6 +15,8 @@ pub struct Plugin {
     pub stats: Stats,
     /// Requests held for a body that may never be delivered (see [`crate::body_watch`]).
     pub body_watch: BodyWatch,
+    /// `decision_cache`, when configured.
+    pub cache: Option<Cache>,
 }
 
 /// The most problems of a config Envoy's log gets at load, one line each; the checker shows all.
@@ -26,6 +29,13 @@ impl Plugin {
         let config = Config::parse_all(configuration).map_err(|errors| refusal(&errors))?;
         let stats = Stats::define(host, &config.stat_prefix)
             .map_err(|status| format!("cannot define stats (host status {status})"))?;
+        let cache = Cache::configure(
+            host,
+            config.decision_cache.as_ref(),
+            configuration,
+            &config.stat_prefix,
+        )
+        .map_err(|status| format!("cannot define the cache's stats (host status {status})"))?;
         host.log(
             LogLevel::Info,
             &format!(
@@ -38,6 +48,7 @@ impl Plugin {
             config,
             stats,
             body_watch: BodyWatch::default(),
+            cache,
         })
     }
 

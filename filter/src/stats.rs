@@ -10,6 +10,15 @@ use crate::config::FailureMode;
 use crate::decision::{CheckError, Decision};
 use crate::host::{Host, HostStatus, MetricKind};
 
+/// What every metric name of the plugin starts with: `ext_authz.[<stat_prefix>.]`.
+pub fn prefix(stat_prefix: &str) -> String {
+    if stat_prefix.is_empty() {
+        "ext_authz.".to_owned()
+    } else {
+        format!("ext_authz.{stat_prefix}.")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
     ok: u32,
@@ -23,11 +32,7 @@ pub struct Stats {
 
 impl Stats {
     pub fn define(host: &impl Host, stat_prefix: &str) -> Result<Self, HostStatus> {
-        let prefix = if stat_prefix.is_empty() {
-            "ext_authz.".to_owned()
-        } else {
-            format!("ext_authz.{stat_prefix}.")
-        };
+        let prefix = prefix(stat_prefix);
         let counter =
             |name: &str| host.define_metric(MetricKind::Counter, &format!("{prefix}{name}"));
         Ok(Self {

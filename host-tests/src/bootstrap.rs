@@ -311,6 +311,8 @@ pub fn bootstrap_with_clusters(
             }
             let mut listener = json!({
                 "name": l.name,
+                // Per-listener stats (`listener.<name>.worker_<n>.…`), not one set for all.
+                "stat_prefix": l.name,
                 "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
                 "filter_chains": [chain]
             });

@@ -35,6 +35,11 @@ static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
 impl Envoy {
     /// Starts Envoy with `bootstrap` and waits until every listener is bound.
     pub fn start(bootstrap: &Value) -> Result<Self, StartFailure> {
+        Self::start_with_workers(bootstrap, 1)
+    }
+
+    /// As [`Envoy::start`], with `workers` worker threads (`--concurrency`).
+    pub fn start_with_workers(bootstrap: &Value, workers: u32) -> Result<Self, StartFailure> {
         let dir = std::env::temp_dir().join(format!(
             "ext-authz-host-tests-{}-{}",
             std::process::id(),
@@ -54,13 +59,8 @@ impl Envoy {
         command
             .arg("-c")
             .arg(&config)
-            .args([
-                "--concurrency",
-                "1",
-                "--disable-hot-restart",
-                "--log-level",
-                "warning",
-            ])
+            .args(["--concurrency", &workers.to_string()])
+            .args(["--disable-hot-restart", "--log-level", "warning"])
             .args(["--component-log-level", "wasm:info"])
             // Access logs are read by the tests: flush them often (the default is 10 s).
             .args(["--file-flush-interval-msec", "50"])

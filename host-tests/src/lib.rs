@@ -33,8 +33,16 @@ pub use envoy::{Envoy, Listener};
 /// asks, with the listeners `listeners` builds; every test of the file shares it. Its log is read
 /// for wasm traps when the binary exits (see [`traps`]).
 pub fn shared(listeners: impl FnOnce() -> Vec<Listener>) -> &'static Harness {
+    shared_with_workers(1, listeners)
+}
+
+/// As [`shared`], with an Envoy of `workers` worker threads, for what workers share.
+pub fn shared_with_workers(
+    workers: u32,
+    listeners: impl FnOnce() -> Vec<Listener>,
+) -> &'static Harness {
     static SHARED: std::sync::OnceLock<Harness> = std::sync::OnceLock::new();
-    SHARED.get_or_init(|| Harness::start(&listeners()))
+    SHARED.get_or_init(|| Harness::start_with_workers(&listeners(), workers))
 }
 
 /// Envoy, the auth server and the backend, with the runtime that serves the last two.
@@ -52,6 +60,11 @@ pub struct Harness {
 impl Harness {
     /// Starts everything; Envoy gets `listeners`.
     pub fn start(listeners: &[Listener]) -> Self {
+        Self::start_with_workers(listeners, 1)
+    }
+
+    /// As [`Harness::start`], with `workers` Envoy worker threads.
+    pub fn start_with_workers(listeners: &[Listener], workers: u32) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -83,7 +96,7 @@ impl Harness {
                 envoy::static_cluster(envoy::HTTP_AUTH_CLUSTER, http_auth.addr.port(), false),
             ],
         );
-        let envoy = match Envoy::start(&bootstrap) {
+        let envoy = match Envoy::start_with_workers(&bootstrap, workers) {
             Ok(envoy) => envoy,
             Err(failure) => panic!("Envoy did not start:\n{}", failure.log),
         };

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use envoy_types::pb::envoy::service::auth::v3::OkHttpResponse;
-use host_tests::auth_server::{allow_with, deny, set_header};
+use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value as ProtoValue};
+use host_tests::auth_server::{allow, allow_with, deny, set_header};
 use host_tests::envoy::{admin_get, wasm_filter, workspace_root, AUTH_CLUSTER, DOWN_CLUSTER};
 use host_tests::{AuthAction, Harness, Listener, Request};
 use serde_json::{json, Value};
@@ -67,6 +68,8 @@ fn every_documented_metric_is_scraped_with_its_count() {
     validating["validate_mutations"] = json!(true);
     let mut prefixed = grpc(AUTH_CLUSTER);
     prefixed["stat_prefix"] = json!("tenant_a");
+    let mut cached = grpc(AUTH_CLUSTER);
+    cached["decision_cache"] = json!({"key": {"headers": ["x-case"]}, "stale_if_error": "300s"});
     let h = Harness::start(&[
         Listener::new("checked", vec![wasm_filter(&grpc(AUTH_CLUSTER))]),
         Listener::new("down", vec![wasm_filter(&grpc(DOWN_CLUSTER))]),
@@ -74,6 +77,7 @@ fn every_documented_metric_is_scraped_with_its_count() {
         Listener::new("health", vec![wasm_filter(&health)]),
         Listener::new("validating", vec![wasm_filter(&validating)]),
         Listener::new("prefixed", vec![wasm_filter(&prefixed)]),
+        Listener::new("cached", vec![wasm_filter(&cached)]),
     ]);
 
     // A different number of each, so that two names swapped would show.
@@ -101,17 +105,46 @@ fn every_documented_metric_is_scraped_with_its_count() {
     );
     send("validating", Request::get("/").case(&invalid), 7, 500);
     send("prefixed", Request::get("/"), 1, 200);
+    // The decision cache: a miss and 8 hits; an allow kept 1 ms, then served stale when the
+    // server fails; two denials, not kept.
+    send("cached", Request::get("/").case(&h.case("hits")), 9, 200);
+    let stale = h.case("stale");
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    h.auth.script(&stale, move |_| {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+            return AuthAction::Fail(tonic::Status::unavailable("down"));
+        }
+        let ttl = ProtoValue {
+            kind: Some(Kind::StringValue("0.001s".into())),
+        };
+        let mut allow = allow();
+        allow.dynamic_metadata = Some(Struct {
+            fields: [("cache_ttl".to_owned(), ttl)].into_iter().collect(),
+        });
+        AuthAction::respond(allow)
+    });
+    send("cached", Request::get("/").case(&stale), 1, 200);
+    // Waits out the entry's millisecond of freshness.
+    std::thread::sleep(Duration::from_millis(50));
+    send("cached", Request::get("/").case(&stale), 1, 200);
+    send("cached", Request::get("/").case(&denied), 2, 403);
 
     // Counters, and the histogram's observations: one per Check call that ended, whether it
-    // allowed, denied, failed or was refused (4 + 3 + 2 + 5 + 7); disabled routes make no call.
+    // allowed, denied, failed or was refused (4 + 3 + 2 + 5 + 7 + 1 + 1 + 1 + 2); disabled routes
+    // and cache hits make no call. A hit or a stale allow counts in ok as the answer did.
     let expected: HashMap<&str, f64> = [
-        ("ext_authz_ok", 4.0),
-        ("ext_authz_denied", 3.0),
+        ("ext_authz_ok", 4.0 + 9.0 + 2.0),
+        ("ext_authz_denied", 3.0 + 2.0),
         ("ext_authz_error", 7.0),
         ("ext_authz_failure_mode_allowed", 5.0),
         ("ext_authz_disabled", 6.0),
         ("ext_authz_invalid", 7.0),
-        ("ext_authz_check_latency_ms", 21.0),
+        ("ext_authz_cache_hit", 8.0),
+        ("ext_authz_cache_miss", 5.0),
+        ("ext_authz_cache_stale_served", 1.0),
+        ("ext_authz_cache_store", 2.0),
+        ("ext_authz_cache_skip", 3.0),
+        ("ext_authz_check_latency_ms", 26.0),
     ]
     .into_iter()
     .collect();
@@ -130,7 +163,7 @@ fn every_documented_metric_is_scraped_with_its_count() {
         let scraped = scrape(&h);
         let flushed = scraped
             .get("ext_authz_check_latency_ms_count{}")
-            .is_some_and(|count| *count >= 21.0);
+            .is_some_and(|count| *count >= 26.0);
         if flushed || Instant::now() > deadline {
             break scraped;
         }

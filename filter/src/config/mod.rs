@@ -18,6 +18,7 @@
 //! 6. this file: `Config`, its validation section by section, and `select` and `check`.
 
 mod advice;
+pub mod decision_cache;
 pub mod duration;
 mod error;
 mod every_error;
@@ -86,6 +87,8 @@ pub struct Config {
     pub max_denied_response_body_bytes: u32,
     /// `propagate_trace_context` (this filter's own, default true): see [`crate::trace_context`].
     pub propagate_trace_context: bool,
+    /// `decision_cache`: answers kept and shared across workers; `None`, every request is asked.
+    pub decision_cache: Option<decision_cache::DecisionCache>,
 }
 
 /// Metadata sent to the auth server.
@@ -224,6 +227,9 @@ impl Config {
             raw.validate_mutations,
             raw.decoder_header_mutation_rules,
         ));
+        let decision_cache = raw
+            .decision_cache
+            .and_then(|c| errors.take(decision_cache::decision_cache("decision_cache", c)));
         let (
             Some(top),
             Some(failure_mode),
@@ -239,6 +245,7 @@ impl Config {
             return Err(errors);
         }
         Ok(Self {
+            decision_cache,
             include_tls_session: raw.include_tls_session,
             include_forwarded_source_address: raw.include_forwarded_source_address,
             mutations,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::decision_cache::RawDecisionCache;
 use super::duration::ProtoDuration;
 use serde_json::Value;
 
@@ -135,6 +136,10 @@ pub struct RawConfig {
     /// tracer configured in the connection manager.
     #[serde(default, alias = "propagateTraceContext")]
     pub propagate_trace_context: Option<bool>,
+    /// This filter's own: a cache of the auth server's answers shared by every worker (see
+    /// `config::decision_cache`).
+    #[serde(default, alias = "decisionCache")]
+    pub decision_cache: Option<RawDecisionCache>,
     /// Per-route settings: the first entry whose `match` fits applies (see `config::route`).
     #[serde(default)]
     pub routes: Vec<RawRoute>,

@@ -135,6 +135,7 @@ fn issue_config_parses_to_the_expected_config() {
         dynamic_metadata_ingestion: true,
         max_denied_response_body_bytes: 0,
         propagate_trace_context: true,
+        decision_cache: None,
     };
     assert_eq!(config, expected);
 

@@ -289,6 +289,22 @@ impl Host for WasmHost {
         check(unsafe { proxy_continue_stream(STREAM_HTTP_REQUEST) })
     }
 
+    fn get_shared_data(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostStatus> {
+        let mut cas = 0u32;
+        // SAFETY: the key is a live slice; the host writes a pointer, a size and one u32.
+        let value = fetch(|d, s| unsafe {
+            proxy_get_shared_data(key.as_ptr(), key.len(), d, s, &mut cas)
+        })?;
+        Ok(value.map(|value| (value, cas)))
+    }
+
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: u32) -> Result<(), HostStatus> {
+        // SAFETY: key and value are live slices.
+        check(unsafe {
+            proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+        })
+    }
+
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostStatus> {
         let metric_type = match kind {
             MetricKind::Counter => METRIC_COUNTER,

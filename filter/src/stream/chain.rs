@@ -35,6 +35,11 @@ impl Chain {
         step(service, self.step)
     }
 
+    /// Which step runs now, counted from 0.
+    pub fn position(&self) -> usize {
+        self.step
+    }
+
     /// The current step is done and allowed (or failed open): on to the next.
     pub fn advance(&mut self) {
         self.step += 1;

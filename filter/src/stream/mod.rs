@@ -8,6 +8,7 @@
 //! too until the decision, so Envoy buffers the body instead of sending it on.
 
 mod apply;
+mod cache;
 pub mod chain;
 mod dispatch;
 mod metadata;
@@ -16,6 +17,7 @@ mod run;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::cache::RawAnswer;
 use crate::check_request::RequestBody;
 use crate::config::{Check, Selection, WithRequestBody};
 use crate::decision::{Answer, CheckError, Decision, HeaderMutation, LocalReply};
@@ -75,6 +77,8 @@ pub struct ExtAuthz<H: Host> {
     response_headers: Vec<HeaderMutation>,
     chain: Chain,
     call: Option<PendingCall>,
+    /// The decision cache's miss whose call is out.
+    cache_call: Option<cache::CacheCall>,
 }
 
 impl<H: Host> ExtAuthz<H> {
@@ -89,6 +93,7 @@ impl<H: Host> ExtAuthz<H> {
             response_headers: Vec::new(),
             chain: Chain::default(),
             call: None,
+            cache_call: None,
         }
     }
 
@@ -189,7 +194,11 @@ impl<H: Host> ExtAuthz<H> {
             })
         } else {
             match self.host.grpc_response(response_size) {
-                Ok(bytes) => Answer::decode(&bytes),
+                Ok(bytes) => {
+                    let answer = Answer::decode(&bytes);
+                    self.keep_raw(RawAnswer::Grpc(bytes));
+                    answer
+                }
                 Err(status) => Answer::error(CheckError::HostRead {
                     what: "the gRPC answer",
                     status: Some(status),
@@ -225,10 +234,14 @@ impl<H: Host> ExtAuthz<H> {
             .host
             .http_call_response_body(wanted)
             .unwrap_or_default();
+        let kept = self.wants_raw().then(|| body.clone());
         let decision = match header_map::parse(&map) {
             Some(headers) => http_check::decision(http, &headers, body),
             None => Decision::Error(malformed_header_map()),
         };
+        if let Some(body) = kept {
+            self.keep_raw(RawAnswer::Http { headers: map, body });
+        }
         self.answered(Answer {
             decision,
             dynamic_metadata: Vec::new(),
@@ -388,5 +401,7 @@ fn is_upgrade(headers: &[(&[u8], &[u8])]) -> bool {
     websocket || extended_connect
 }
 
+#[cfg(test)]
+mod cache_tests;
 #[cfg(test)]
 mod tests;

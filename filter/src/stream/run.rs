@@ -28,17 +28,19 @@ impl<H: Host> ExtAuthz<H> {
             let Some(step) = self.chain.current(settings.service) else {
                 return self.end(Decision::Allow(Allow::default()));
             };
-            let sent = match step {
-                StepRef::RequiredHeader(required) => Err(Answer {
+            // A remote step's answer may come from the decision cache (`stream::cache`).
+            let sent = match (step, self.cached(settings, step, request)) {
+                (_, Some(hit)) => Err(hit),
+                (StepRef::RequiredHeader(required), None) => Err(Answer {
                     decision: chain::required_header(required, request.headers),
                     dynamic_metadata: Vec::new(),
                 }),
-                StepRef::Grpc { service, step } => self
+                (StepRef::Grpc { service, step }, None) => self
                     .send_grpc(settings, service, step, request, now)
-                    .map_err(Answer::error),
-                StepRef::Http(service) => self
+                    .map_err(|error| self.fresh_answer(Answer::error(error))),
+                (StepRef::Http(service), None) => self
                     .send_http(settings, service, request, now)
-                    .map_err(Answer::error),
+                    .map_err(|error| self.fresh_answer(Answer::error(error))),
             };
             let answer = match sent {
                 Ok(call) => {
@@ -101,6 +103,7 @@ impl<H: Host> ExtAuthz<H> {
         };
         let elapsed = self.now().saturating_sub(call.started);
         self.plugin.stats.record_latency(&self.host, elapsed);
+        let answer = self.fresh_answer(answer);
         let action = match self.conclude(answer, Some(elapsed)) {
             Flow::Done(action) => action,
             Flow::Next => self.run_rest(),
