@@ -90,11 +90,18 @@ pub fn read(json: &[u8]) -> Result<Config, String> {
     let json = &canonical[..];
     let raw: RawConfig = serde_json::from_slice(json).map_err(|e| e.to_string())?;
     let grpc = raw.grpc_service.ok_or("grpc_service is required")?;
-    let envoy = grpc.envoy_grpc.ok_or("grpc_service.envoy_grpc is required")?;
+    let envoy = grpc
+        .envoy_grpc
+        .ok_or("grpc_service.envoy_grpc is required")?;
     let mut c = Config {
         cluster_name: envoy.cluster_name,
         authority: envoy.authority,
-        timeout_ms: grpc.timeout.as_deref().map(duration_ms).transpose()?.unwrap_or(200),
+        timeout_ms: grpc
+            .timeout
+            .as_deref()
+            .map(duration_ms)
+            .transpose()?
+            .unwrap_or(200),
         failure_mode_allow: raw.failure_mode_allow,
         status_on_error: raw.status_on_error.map_or(403, |s| s.code),
         stat_prefix: raw.stat_prefix,
@@ -115,7 +122,11 @@ pub fn read(json: &[u8]) -> Result<Config, String> {
             (None, Some(s), None, None) => (1, s),
             (None, None, Some(s), None) => (2, s),
             (None, None, None, Some(s)) => (3, s),
-            _ => return Err("allowed_headers: exactly one of exact, prefix, suffix, contains".into()),
+            _ => {
+                return Err(
+                    "allowed_headers: exactly one of exact, prefix, suffix, contains".into(),
+                )
+            }
         };
         c.allowed.push((kind, s, p.ignore_case));
     }

@@ -33,12 +33,18 @@ pub struct Config {
 
 /// "1.5s" as protobuf JSON writes a Duration, to milliseconds.
 pub fn duration_ms(s: &str) -> Result<u64, String> {
-    let digits = s.strip_suffix('s').ok_or_else(|| format!("{s:?} is not a duration"))?;
+    let digits = s
+        .strip_suffix('s')
+        .ok_or_else(|| format!("{s:?} is not a duration"))?;
     let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let whole: u64 = whole.parse().map_err(|_| format!("{s:?} is not a duration"))?;
+    let whole: u64 = whole
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration"))?;
     let mut ms = 0u64;
     for (i, c) in frac.chars().take(3).enumerate() {
-        let d = c.to_digit(10).ok_or_else(|| format!("{s:?} is not a duration"))? as u64;
+        let d = c
+            .to_digit(10)
+            .ok_or_else(|| format!("{s:?} is not a duration"))? as u64;
         ms += d * [100, 10, 1][i];
     }
     Ok(whole * 1000 + ms)
@@ -50,7 +56,10 @@ fn digest(c: &Config) -> u32 {
         + c.timeout_ms as usize
         + c.status_on_error as usize
         + c.max_request_bytes as usize
-        + c.allowed.iter().map(|a| a.1.len() + a.0 as usize).sum::<usize>()
+        + c.allowed
+            .iter()
+            .map(|a| a.1.len() + a.0 as usize)
+            .sum::<usize>()
         + c.namespaces.len()
         + c.stat_prefix.len()
         + c.transport_api_version.as_ref().map_or(0, String::len)
@@ -74,12 +83,16 @@ pub unsafe extern "C" fn parse(ptr: *const u8, len: usize) -> u32 {
     let read = nano::read(json);
     #[cfg(feature = "tree")]
     let read: Result<Config, String> = match serde_json::from_slice::<serde_json::Value>(json) {
-        Ok(v) => Ok(Config { stat_prefix: format!("{}", v.as_object().map_or(0, |o| o.len())), ..Config::default() }),
+        Ok(v) => Ok(Config {
+            stat_prefix: format!("{}", v.as_object().map_or(0, |o| o.len())),
+            ..Config::default()
+        }),
         Err(e) => Err(format!("is not JSON: {e}")),
     };
     #[cfg(feature = "none")]
     // The floor the filter pays anyway: allocation, UTF-8, formatting of strings and integers.
-    let read: Result<Config, String> = Err(format!("{}: {}", String::from_utf8_lossy(json), json.len()));
+    let read: Result<Config, String> =
+        Err(format!("{}: {}", String::from_utf8_lossy(json), json.len()));
     match read {
         Ok(c) => digest(&c),
         // An error's text is kept (as the filter logs it), not just its existence.

@@ -59,11 +59,18 @@ pub fn read(json: &[u8]) -> Result<Config, String> {
     let text = core::str::from_utf8(json).map_err(|_| String::from("not UTF-8"))?;
     let raw = RawConfig::deserialize_json(text).map_err(|e| e.to_string())?;
     let grpc = raw.grpc_service.ok_or("grpc_service is required")?;
-    let envoy = grpc.envoy_grpc.ok_or("grpc_service.envoy_grpc is required")?;
+    let envoy = grpc
+        .envoy_grpc
+        .ok_or("grpc_service.envoy_grpc is required")?;
     let mut c = Config {
         cluster_name: envoy.cluster_name,
         authority: envoy.authority.unwrap_or_default(),
-        timeout_ms: grpc.timeout.as_deref().map(duration_ms).transpose()?.unwrap_or(200),
+        timeout_ms: grpc
+            .timeout
+            .as_deref()
+            .map(duration_ms)
+            .transpose()?
+            .unwrap_or(200),
         failure_mode_allow: raw.failure_mode_allow.unwrap_or(false),
         status_on_error: raw.status_on_error.map_or(403, |s| s.code),
         stat_prefix: raw.stat_prefix.unwrap_or_default(),
@@ -84,7 +91,11 @@ pub fn read(json: &[u8]) -> Result<Config, String> {
             (None, Some(s), None, None) => (1, s),
             (None, None, Some(s), None) => (2, s),
             (None, None, None, Some(s)) => (3, s),
-            _ => return Err("allowed_headers: exactly one of exact, prefix, suffix, contains".into()),
+            _ => {
+                return Err(
+                    "allowed_headers: exactly one of exact, prefix, suffix, contains".into(),
+                )
+            }
         };
         c.allowed.push((kind, s, p.ignore_case.unwrap_or(false)));
     }

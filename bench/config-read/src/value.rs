@@ -16,11 +16,17 @@ impl<'a> Obj<'a> {
             return Err(format!("{path}: must be an object"));
         };
         for key in map.keys() {
-            if !known.iter().any(|(s, c)| key == s || (!c.is_empty() && key == c)) {
+            if !known
+                .iter()
+                .any(|(s, c)| key == s || (!c.is_empty() && key == c))
+            {
                 return Err(format!("{path}{key}: unknown field"));
             }
         }
-        Ok(Self { map, path: path.to_owned() })
+        Ok(Self {
+            map,
+            path: path.to_owned(),
+        })
     }
     fn get(&self, name: (&str, &str)) -> Result<Option<(&'a Value, String)>, String> {
         match (self.map.get(name.0), self.map.get(name.1)) {
@@ -59,7 +65,11 @@ impl<'a> Obj<'a> {
             Some((Value::Array(a), p)) => a
                 .iter()
                 .enumerate()
-                .map(|(i, v)| v.as_str().map(str::to_owned).ok_or_else(|| format!("{p}[{i}]: must be a string")))
+                .map(|(i, v)| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| format!("{p}[{i}]: must be a string"))
+                })
                 .collect(),
             Some((_, p)) => Err(format!("{p}: must be a list")),
         }
@@ -74,7 +84,10 @@ const TOP: &[(&str, &str)] = &[
     ("allowed_headers", "allowedHeaders"),
     ("stat_prefix", "statPrefix"),
     ("include_tls_session", "includeTlsSession"),
-    ("max_denied_response_body_bytes", "maxDeniedResponseBodyBytes"),
+    (
+        "max_denied_response_body_bytes",
+        "maxDeniedResponseBodyBytes",
+    ),
     ("metadata_context_namespaces", "metadataContextNamespaces"),
     ("transport_api_version", "transportApiVersion"),
 ];
@@ -83,11 +96,23 @@ pub fn read(json: &[u8]) -> Result<Config, String> {
     let v: Value = serde_json::from_slice(json).map_err(|e| format!("is not JSON: {e}"))?;
     let top = Obj::new(&v, "", TOP)?;
     let (grpc, gp) = top.get(TOP[0])?.ok_or("grpc_service: is required")?;
-    let grpc = Obj::new(grpc, &format!("{gp}."), &[("envoy_grpc", "envoyGrpc"), ("timeout", "")])?;
-    let (envoy, ep) = grpc.get(("envoy_grpc", "envoyGrpc"))?.ok_or("grpc_service.envoy_grpc: is required")?;
-    let envoy = Obj::new(envoy, &format!("{ep}."), &[("cluster_name", "clusterName"), ("authority", "")])?;
+    let grpc = Obj::new(
+        grpc,
+        &format!("{gp}."),
+        &[("envoy_grpc", "envoyGrpc"), ("timeout", "")],
+    )?;
+    let (envoy, ep) = grpc
+        .get(("envoy_grpc", "envoyGrpc"))?
+        .ok_or("grpc_service.envoy_grpc: is required")?;
+    let envoy = Obj::new(
+        envoy,
+        &format!("{ep}."),
+        &[("cluster_name", "clusterName"), ("authority", "")],
+    )?;
     let mut c = Config {
-        cluster_name: envoy.string(("cluster_name", "clusterName"))?.ok_or("grpc_service.envoy_grpc.cluster_name: is required")?,
+        cluster_name: envoy
+            .string(("cluster_name", "clusterName"))?
+            .ok_or("grpc_service.envoy_grpc.cluster_name: is required")?,
         authority: envoy.string(("authority", ""))?.unwrap_or_default(),
         timeout_ms: match grpc.string(("timeout", ""))? {
             Some(t) => duration_ms(&t).map_err(|e| format!("grpc_service.timeout: {e}"))?,
@@ -105,7 +130,9 @@ pub fn read(json: &[u8]) -> Result<Config, String> {
     if let Some((s, p)) = top.get(TOP[2])? {
         let s = Obj::new(s, &format!("{p}."), &[("code", "")])?;
         c.status_on_error = match s.get(("code", ""))? {
-            Some((v, p)) => v.as_i64().ok_or_else(|| format!("{p}: must be a whole number"))?,
+            Some((v, p)) => v
+                .as_i64()
+                .ok_or_else(|| format!("{p}: must be a whole number"))?,
             None => return Err(format!("{p}.code: is required")),
         };
     }
@@ -113,9 +140,15 @@ pub fn read(json: &[u8]) -> Result<Config, String> {
         let b = Obj::new(
             b,
             &format!("{p}."),
-            &[("max_request_bytes", "maxRequestBytes"), ("allow_partial_message", "allowPartialMessage"), ("pack_as_bytes", "packAsBytes")],
+            &[
+                ("max_request_bytes", "maxRequestBytes"),
+                ("allow_partial_message", "allowPartialMessage"),
+                ("pack_as_bytes", "packAsBytes"),
+            ],
         )?;
-        c.max_request_bytes = b.u32(("max_request_bytes", "maxRequestBytes"))?.ok_or_else(|| format!("{p}.max_request_bytes: is required"))?;
+        c.max_request_bytes = b
+            .u32(("max_request_bytes", "maxRequestBytes"))?
+            .ok_or_else(|| format!("{p}.max_request_bytes: is required"))?;
         c.allow_partial_message = b.bool(("allow_partial_message", "allowPartialMessage"))?;
         c.pack_as_bytes = b.bool(("pack_as_bytes", "packAsBytes"))?;
     }
@@ -127,18 +160,32 @@ pub fn read(json: &[u8]) -> Result<Config, String> {
         const KINDS: [&str; 4] = ["exact", "prefix", "suffix", "contains"];
         for (i, m) in patterns.iter().enumerate() {
             let path = format!("{pp}[{i}].");
-            let m = Obj::new(m, &path, &[("exact", ""), ("prefix", ""), ("suffix", ""), ("contains", ""), ("ignore_case", "ignoreCase")])?;
+            let m = Obj::new(
+                m,
+                &path,
+                &[
+                    ("exact", ""),
+                    ("prefix", ""),
+                    ("suffix", ""),
+                    ("contains", ""),
+                    ("ignore_case", "ignoreCase"),
+                ],
+            )?;
             let mut found = None;
             for (k, name) in KINDS.iter().enumerate() {
                 if let Some(s) = m.string((name, ""))? {
                     if found.is_some() {
-                        return Err(format!("{path}: exactly one of exact, prefix, suffix, contains"));
+                        return Err(format!(
+                            "{path}: exactly one of exact, prefix, suffix, contains"
+                        ));
                     }
                     found = Some((k as u8, s));
                 }
             }
-            let (k, s) = found.ok_or_else(|| format!("{path}: exactly one of exact, prefix, suffix, contains"))?;
-            c.allowed.push((k, s, m.bool(("ignore_case", "ignoreCase"))?));
+            let (k, s) = found
+                .ok_or_else(|| format!("{path}: exactly one of exact, prefix, suffix, contains"))?;
+            c.allowed
+                .push((k, s, m.bool(("ignore_case", "ignoreCase"))?));
         }
     }
     Ok(c)
