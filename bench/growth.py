@@ -31,6 +31,8 @@ AXES = {"headers": "request headers (besides Host, x-ext-authz)", "body": "reque
         "workers": "Envoy workers (--concurrency), 8 connections each"}
 MAX_HEADERS_COUNT = 200
 MAX_REQUEST_BYTES = 65536
+# Issue 14: at most native + 20 MB of RSS per worker.
+RSS_PER_WORKER_MB = 20.0
 
 
 @dataclass
@@ -95,6 +97,17 @@ def _slope(xs: dict, proxy: str, per: float, skip_zero: bool) -> str:
     return f"{(hi - lo) / (int(keys[-1]) - int(keys[0])) * per:+.2f}"
 
 
+def _rss_target(xs: dict) -> str:
+    """The issue's RSS target, at one worker and at the most workers measured."""
+    out = []
+    for x in sorted(xs, key=int)[:: max(1, len(xs) - 1)]:
+        over = xs[x]["wasm"]["rss_mb"] - xs[x]["native"]["rss_mb"]
+        limit = RSS_PER_WORKER_MB * int(x)
+        out.append(f"{x} worker(s): wasm {over:+.1f} MB over native, limit +{limit:.0f} MB: "
+                   f"{'met' if over <= limit else '**not met**'}")
+    return f"RSS target (native + {RSS_PER_WORKER_MB:.0f} MB per worker): " + "; ".join(out) + "."
+
+
 def markdown(summary: dict, meta: dict, proxy_titles: dict) -> list[str]:
     lines = [
         "## How the cost grows",
@@ -129,6 +142,8 @@ def markdown(summary: dict, meta: dict, proxy_titles: dict) -> list[str]:
                 line += (f" {w['connections']} | {a['rss_mb']:.1f} | {n['rss_mb']:.1f} | {w['rss_mb']:.1f} | "
                          f"{over:+.1f} | {over / int(x):+.1f} |")
             lines.append(line)
+        if rss:
+            lines += ["", _rss_target(xs)]
         scale, unit = per[series]
         # The body series' 0 is a GET: its slope runs from the first POST.
         first = "first POST" if series == "body" else "first"
@@ -168,7 +183,8 @@ def chart(path, summary: dict, meta: dict, proxy_titles: dict) -> bool:
         ax.set_xticklabels([_label(s, int(x)) for x in xs])
         ax.set_xlabel(AXES[s], fontsize=9)
         ax.set_ylabel("proxy CPU per request (us)", fontsize=9)
-        ax.set_ylim(bottom=0)
+        # Room above the highest point for its ratio.
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.08)
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9, frameon=False)
