@@ -147,8 +147,10 @@ def markdown(summary: dict, meta: dict, proxy_titles: dict) -> list[str]:
         scale, unit = per[series]
         # The body series' 0 is a GET: its slope runs from the first POST.
         first = "first POST" if series == "body" else "first"
-        lines += ["", f"Slope, {first} to last point ({unit}): " + ", ".join(
-            f"{proxy_titles[p]} {_slope(xs, p, scale, series == 'body')}" for p in ("noauth", "native", "wasm")) + ".", ""]
+        if len(xs) > 1:
+            lines += ["", f"Slope, {first} to last point ({unit}): " + ", ".join(
+                f"{proxy_titles[p]} {_slope(xs, p, scale, series == 'body')}" for p in ("noauth", "native", "wasm")) + "."]
+        lines.append("")
     return lines
 
 
