@@ -109,6 +109,8 @@ def _rss_target(xs: dict) -> str:
 
 
 def markdown(summary: dict, meta: dict, proxy_titles: dict) -> list[str]:
+    if not summary:
+        return []
     lines = [
         "## How the cost grows",
         "",
