@@ -68,8 +68,9 @@ run-smoke: setup build
 	RUN_SMOKE=1 ENVOY_BIN=$(abspath $(ENVOY)) ./scripts/run.sh
 
 # Benchmarks (bench/NOTES.md): Envoy with no auth, with native ext_authz and with this filter, side
-# by side under the same wrk load. `make bench` writes bench/results.md and bench/results.png;
-# `make bench-smoke` runs one short round (that it runs and writes its table; no thresholds).
+# by side under the same wrk load, then the growth series (bench/growth.py: headers, body, workers).
+# `make bench` writes bench/results.md, bench/results.png and bench/growth.png; `make bench-smoke`
+# runs one short round and one point of each growth series (that it runs and writes its tables).
 BENCH := $(VENV)/bin/python bench/bench.py
 BENCH_ENV := ENVOY_BIN=$(abspath $(ENVOY)) EXT_AUTHZ_WASM=$(abspath $(WASM))
 MATPLOTLIB := $(VENV)/.matplotlib
@@ -89,6 +90,8 @@ bench-smoke: bench-deps
 	$(BENCH_ENV) $(BENCH) --smoke --no-chart --out bench/work/smoke
 	@grep -q '^| allowed, 6 headers | wasm ext_authz |' bench/work/smoke/results.md \
 	  || { echo "bench-smoke: bench/work/smoke/results.md has no results table"; exit 1; }
+	@for s in headers body workers; do grep -q "^### $$s" bench/work/smoke/results.md \
+	  || { echo "bench-smoke: bench/work/smoke/results.md has no $$s growth table"; exit 1; }; done
 
 # The module as an OCI image that Istio pulls (examples/istio/README.md), built without a container
 # daemon: an OCI image layout directory and the same layout as a tarball.

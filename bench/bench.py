@@ -41,6 +41,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import growth
+
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_LUA = ROOT / "bench" / "wrk" / "report.lua"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -70,6 +72,8 @@ class Case:
     wasm_config: dict = field(default_factory=dict)
     # A request header wrk gives a new value on every request (a new cache key each time).
     vary_header: str = ""
+    # Extra keys merged into the connection manager of this case's listener, on every proxy.
+    hcm: dict = field(default_factory=dict)
     # A case whose feature the filter does not have yet is listed, and skipped with the reason.
     skip: str | None = None
 
@@ -256,7 +260,7 @@ ROUTER = {
 HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
 
-def listener(name: str, route: dict, http_filters: list[dict]) -> dict:
+def listener(name: str, route: dict, http_filters: list[dict], hcm: dict | None = None) -> dict:
     return {
         "name": name,
         "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
@@ -275,6 +279,7 @@ def listener(name: str, route: dict, http_filters: list[dict]) -> dict:
                                 ]
                             },
                             "http_filters": [*http_filters, ROUTER],
+                            **(hcm or {}),
                         },
                     }
                 ]
@@ -368,6 +373,7 @@ def proxy_bootstrap(proxy: str, cases: list[Case], auth_port: int, backend_port:
             f"{proxy}_{case.name}",
             {"route": {"cluster": "backend", "timeout": "10s"}},
             auth_filter(proxy, {**AUTH_CONFIG, **case.config, **(case.wasm_config if proxy == "wasm" else {})}, wasm),
+            case.hcm,
         )
         for case in cases
     ]
@@ -388,7 +394,9 @@ def backend_bootstrap() -> dict:
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
         "static_resources": {
-            "listeners": [listener("backend", {"direct_response": {"status": 200, "body": {"inline_string": "ok\n"}}}, [])]
+            # The growth series sends 100 extra headers; the proxies add theirs on the way.
+            "listeners": [listener("backend", {"direct_response": {"status": 200, "body": {"inline_string": "ok\n"}}}, [],
+                                   {"common_http_protocol_options": {"max_headers_count": growth.MAX_HEADERS_COUNT}})]
         },
     }
 
@@ -401,17 +409,20 @@ class Envoy:
     ports: dict[str, int]
 
 
-def start_envoy(children: Children, envoy_bin: str, name: str, bootstrap: dict, work: Path, cpus: set[int] | None) -> Envoy:
-    config = work / f"{name}.json"
+def start_envoy(children: Children, envoy_bin: str, name: str, bootstrap: dict, work: Path, cpus: set[int] | None,
+                concurrency: int = 1, stem: str | None = None) -> Envoy:
+    """`name` is the proxy (its listeners are `{name}_{case}`); `stem` names its files in `work`."""
+    stem = stem or name
+    config = work / f"{stem}.json"
     config.write_text(json.dumps(bootstrap, indent=1))
-    admin_path = work / f"{name}.admin"
+    admin_path = work / f"{stem}.admin"
     admin_path.unlink(missing_ok=True)
-    log = work / f"{name}.log"
+    log = work / f"{stem}.log"
     proc = children.start(
         [
             envoy_bin,
             "-c", str(config),
-            "--concurrency", "1",
+            "--concurrency", str(concurrency),
             "--disable-hot-restart",
             "--log-level", "warning",
             "--admin-address-path", str(admin_path),
@@ -483,6 +494,7 @@ def measure(envoy: Envoy, auth_pid: int, case: Case, seconds: float, connections
         "p99_ms": summary["latency_us"]["p99"] / 1000,
         "rss_mb": rss_kb(pid) / 1024,
         "errors": summary["errors"],
+        "connections": connections,
     }
 
 
@@ -524,6 +536,58 @@ def memory_over_time(proxies: dict, case: Case, seconds: int, connections: int) 
         s = m["samples_mb"] or [float("nan")]
         m.update(first_mb=s[0], last_mb=s[-1], max_mb=max(s), growth_mb=s[-1] - s[0], seconds=seconds)
     return out
+
+
+def run_growth(children: Children, args, auth_pid: int, auth_port: int, backend_port: int, wasm: Path, work: Path,
+               plan: dict) -> tuple[dict, list[str]]:
+    """The growth series (growth.py): the header and body points on one set of one-worker proxies,
+    then each worker count on proxies of its own, stopped before the next starts."""
+    proxy_cpus = PIN[0] if PIN else None
+    headline = next(c for c in CASES if c.name == "allowed")
+    pts = growth.points(Case, ALLOW, headline, plan)
+    runs: dict[tuple[str, int, str], list[dict]] = {(pt.series, pt.x, p): [] for pt in pts for p in PROXIES}
+    bad: list[str] = []
+    one_worker = [pt for pt in pts if pt.series != "workers"]
+    groups = ([(1, one_worker)] if one_worker else []) + [(pt.x, [pt]) for pt in pts if pt.series == "workers"]
+    for workers, group in groups:
+        cases = [pt.case for pt in group]
+        envoys = {
+            p: start_envoy(children, args.envoy, p, proxy_bootstrap(p, cases, auth_port, backend_port, wasm), work,
+                           proxy_cpus, workers, stem=f"growth-{p}-w{workers}")
+            for p in PROXIES
+        }
+        try:
+            # A point that answers wrongly is reported and left out, not allowed to lose the
+            # headline results measured before it.
+            for p, envoy in envoys.items():
+                for pt in list(group):
+                    status = one_request(envoy.ports[f"{p}_{pt.case.name}"], pt.case)
+                    if status != pt.case.expected_status(p):
+                        bad.append(f"growth, {PROXY_TITLES[p]}, {pt.series} {pt.x}: status {status}; not measured")
+                        group.remove(pt)
+                        for q in PROXIES:
+                            runs.pop((pt.series, pt.x, q), None)
+                        continue
+                    if args.growth_warmup > 0:
+                        run_wrk(envoy.ports[f"{p}_{pt.case.name}"], pt.case, args.growth_warmup,
+                                growth.connections(pt, args.connections))
+            for r in range(args.growth_rounds):
+                order = PROXIES[r % len(PROXIES) :] + PROXIES[: r % len(PROXIES)]
+                for pt in group:
+                    for p in order:
+                        run = measure(envoys[p], auth_pid, pt.case, args.growth_seconds,
+                                      growth.connections(pt, args.connections))
+                        runs[(pt.series, pt.x, p)].append(run)
+                        for problem in problems(p, pt.case, run):
+                            bad.append(f"growth round {r + 1}, {PROXY_TITLES[p]}, {pt.series} {pt.x}: {problem}")
+                        print(f"growth {r + 1}/{args.growth_rounds} {pt.series:7} {pt.x:6} {p:7} "
+                              f"{run['cpu_us_per_req']:7.1f} us/req {run['rps']:8.0f} req/s rss {run['rss_mb']:.1f} MB",
+                              flush=True)
+        finally:
+            for envoy in envoys.values():
+                envoy.proc.terminate()
+                envoy.proc.wait(timeout=10)
+    return runs, bad
 
 
 def extra_sections(summary: dict, memory: dict | None) -> list[str]:
@@ -646,22 +710,23 @@ def write_markdown(path: Path, meta: dict, summary: dict, cases: list[Case], ski
         lines += ["## Targets", "", "| Target | Measured | Limit | Met |", "|---|---|---|---|"]
         lines += [f"| {t} | {m} | {l} | {'yes' if ok else '**no**'} |" for t, m, l, ok in rows]
         lines.append("")
-    lines += [
-        "## Results",
-        "",
-        "| Case | Proxy | CPU us/req | x native | x no auth | +us over no auth | req/s | p50 ms | p99 ms | p99 x native | RSS MB | Module KB |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
-    ]
-    module_kb = f"{meta['module_bytes'] / 1000:.1f}"
-    for case in cases:
-        for p in PROXIES:
-            m = summary[case.name][p]
-            lines.append(
-                f"| {case.title} | {PROXY_TITLES[p]} | {fmt(m['cpu_us_per_req'])} | {m['cpu_us_per_req_x_native']:.2f} | "
-                f"{m['cpu_us_per_req_x_noauth']:.2f} | {fmt(m['cpu_over_noauth_us'])} | {fmt(m['rps'])} | "
-                f"{m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['p99_ms_x_native']:.2f} | {m['rss_mb']:.1f} | "
-                f"{module_kb if p == 'wasm' else '-'} |"
-            )
+    if cases:
+        lines += [
+            "## Results",
+            "",
+            "| Case | Proxy | CPU us/req | x native | x no auth | +us over no auth | req/s | p50 ms | p99 ms | p99 x native | RSS MB | Module KB |",
+            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        module_kb = f"{meta['module_bytes'] / 1000:.1f}"
+        for case in cases:
+            for p in PROXIES:
+                m = summary[case.name][p]
+                lines.append(
+                    f"| {case.title} | {PROXY_TITLES[p]} | {fmt(m['cpu_us_per_req'])} | {m['cpu_us_per_req_x_native']:.2f} | "
+                    f"{m['cpu_us_per_req_x_noauth']:.2f} | {fmt(m['cpu_over_noauth_us'])} | {fmt(m['rps'])} | "
+                    f"{m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['p99_ms_x_native']:.2f} | {m['rss_mb']:.1f} | "
+                    f"{module_kb if p == 'wasm' else '-'} |"
+                )
     lines.append("")
     for case in skipped:
         lines.append(f"Not measured: {case.title} ({case.skip}).")
@@ -730,6 +795,11 @@ def main() -> int:
     ap.add_argument("--memory-seconds", type=int, default=int(os.environ.get("BENCH_MEMORY_SECONDS", 60)),
                     help="length of the memory-over-time run (0: none)")
     ap.add_argument("--no-pin", action="store_true", help="do not give the proxies a CPU of their own")
+    ap.add_argument("--growth-rounds", type=int, default=int(os.environ.get("BENCH_GROWTH_ROUNDS", 3)),
+                    help="rounds of the growth series (0: none)")
+    ap.add_argument("--growth-seconds", type=int, default=int(os.environ.get("BENCH_GROWTH_SECONDS", 2)))
+    ap.add_argument("--growth-warmup", type=int, default=int(os.environ.get("BENCH_GROWTH_WARMUP", 1)))
+    ap.add_argument("--growth-only", action="store_true", help="only the growth series, not the headline cases")
     ap.add_argument("--envoy", default=os.environ.get("ENVOY_BIN", str(ROOT / ".venv" / "envoy-bin")))
     ap.add_argument("--wasm", default=os.environ.get("EXT_AUTHZ_WASM", str(ROOT / "dist" / "ext_authz.wasm")))
     ap.add_argument("--auth-server", default=str(ROOT / "target" / "release" / "example-auth-server"))
@@ -737,6 +807,8 @@ def main() -> int:
     if args.smoke:
         args.rounds, args.seconds, args.warmup = 1, 2, 1
         args.memory_seconds = min(args.memory_seconds, 4)
+        args.growth_rounds, args.growth_seconds, args.growth_warmup = min(args.growth_rounds, 1), 1, 0
+    growth_plan = growth.SMOKE if args.smoke else growth.FULL
 
     for path, hint in ((args.envoy, "make envoy"), (args.wasm, "make build"),
                        (args.auth_server, "cargo build --release -p example-auth-server")):
@@ -746,7 +818,7 @@ def main() -> int:
         raise SystemExit("bench: wrk not found: run `make packages` (Debian package wrk)")
 
     wanted = set(filter(None, args.cases.split(",")))
-    cases = [c for c in CASES if not c.skip and (not wanted or c.name in wanted)]
+    cases = [] if args.growth_only else [c for c in CASES if not c.skip and (not wanted or c.name in wanted)]
     skipped = [c for c in CASES if c.skip]
     wasm = Path(args.wasm).resolve()
     out = Path(args.out)
@@ -764,6 +836,8 @@ def main() -> int:
         "seconds": args.seconds,
         "connections": args.connections,
         "module_bytes": wasm.stat().st_size,
+        "growth_rounds": args.growth_rounds,
+        "growth_seconds": args.growth_seconds,
     }
     print(f"bench: {len(cases)} cases x {len(PROXIES)} proxies x {args.rounds} rounds x {args.seconds}s; work dir {work}")
 
@@ -794,7 +868,7 @@ def main() -> int:
         proxies = {
             p: start_envoy(children, args.envoy, p, proxy_bootstrap(p, cases, auth_port, backend_port, wasm, slow_port), work, proxy_cpus)
             for p in PROXIES
-        }
+        } if cases else {}
 
         # Each proxy answers each case as expected before any time is measured.
         for p, envoy in proxies.items():
@@ -828,22 +902,35 @@ def main() -> int:
             memory = memory_over_time(proxies, allowed_case, args.memory_seconds, args.connections)
             print(f"memory over {args.memory_seconds}s: " + ", ".join(
                 f"{p} {m['first_mb']:.1f} -> {m['last_mb']:.1f} MB" for p, m in memory.items()), flush=True)
+        # The headline proxies are done: the growth series starts proxies of its own.
+        for envoy in proxies.values():
+            envoy.proc.terminate()
+            envoy.proc.wait(timeout=10)
+        growth_runs: dict = {}
+        if args.growth_rounds > 0:
+            growth_runs, growth_bad = run_growth(children, args, auth.pid, auth_port, backend_port, wasm, work, growth_plan)
+            bad += growth_bad
     finally:
         children.stop()
     # The configs and logs of a run that got this far are not needed any more.
     shutil.rmtree(work, ignore_errors=True)
 
     summary = summarize(runs, cases, args.rounds)
+    growth_summary = growth.summarize(growth_runs, PROXIES)
     (out / "results.json").write_text(
-        json.dumps({"meta": meta, "summary": summary, "memory": memory,
-                    "runs": {f"{p}/{c}": v for (p, c), v in runs.items()}}, indent=1)
+        json.dumps({"meta": meta, "summary": summary, "memory": memory, "growth": growth_summary,
+                    "runs": {f"{p}/{c}": v for (p, c), v in runs.items()},
+                    "growth_runs": {f"{s}/{x}/{p}": v for (s, x, p), v in growth_runs.items()}}, indent=1)
     )
     write_markdown(out / "results.md", meta, summary, cases, skipped, bad)
     with (out / "results.md").open("a") as md:
-        md.write("\n".join(extra_sections(summary, memory)))
+        md.write("\n".join(extra_sections(summary, memory) + growth.markdown(growth_summary, meta, PROXY_TITLES)))
     print((out / "results.md").read_text())
-    if not args.no_chart and write_chart(out / "results.png", meta, summary, cases):
+    if not args.no_chart and cases and write_chart(out / "results.png", meta, summary, cases):
         print(f"bench: wrote {out / 'results.png'}")
+    if not args.no_chart and growth.chart(out / "growth.png", growth_summary, meta, PROXY_TITLES):
+        print(f"bench: wrote {out / 'growth.png'}")
+    print(f"bench: results in {out / 'results.md'} and {out / 'results.json'}")
     # A smoke run fails on wrong answers or empty runs; a full run reports them in its table.
     if args.smoke and bad:
         print("bench: smoke failed:\n" + "\n".join(bad), file=sys.stderr)
