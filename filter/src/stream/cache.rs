@@ -7,7 +7,7 @@
 use std::rc::Rc;
 
 use super::chain::StepRef;
-use super::dispatch::Request;
+use super::dispatch::{source_principal, Request};
 use super::ExtAuthz;
 use crate::cache::key::{self, KeyParts};
 use crate::cache::{Cache, Class, Digest, Entry, Event, Found, RawAnswer, Stored, DEBUG_HEADER};
@@ -256,27 +256,4 @@ fn class(decision: &Decision) -> Option<Class> {
         Decision::Deny(_) => Some(Class::Deny),
         Decision::Error(_) | Decision::Invalid(_) => None,
     }
-}
-
-/// The TLS peer's principal as the CheckRequest's `source.principal` reads it (see
-/// `dispatch::TlsFacts`): the first URI SAN, else the first DNS SAN, else the subject; `None` on
-/// a plaintext connection.
-fn source_principal(host: &impl Host) -> Option<Vec<u8>> {
-    let connection = |name: &str| {
-        host.property(&["connection", name])
-            .ok()
-            .flatten()
-            .filter(|v| !v.is_empty())
-    };
-    connection("tls_version")?;
-    Some(
-        [
-            "uri_san_peer_certificate",
-            "dns_san_peer_certificate",
-            "subject_peer_certificate",
-        ]
-        .iter()
-        .find_map(|name| connection(name))
-        .unwrap_or_default(),
-    )
 }

@@ -9,7 +9,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::QueryParameter;
-use envoy_types::pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption};
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use envoy_types::pb::envoy::service::auth::v3::{
@@ -19,6 +18,7 @@ use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value};
 use envoy_types::pb::google::rpc::Status;
 use prost::Message;
 
+use super::tests::header;
 use super::ExtAuthz;
 use crate::host::{Action, LogLevel};
 use crate::mock_host::{MockHost, SentCall, SharedData};
@@ -95,18 +95,6 @@ impl Workers {
 enum Reply {
     Grpc(Vec<u8>),
     Fail(u32),
-}
-
-fn header(key: &str, value: &str) -> HeaderValueOption {
-    HeaderValueOption {
-        header: Some(HeaderValue {
-            key: key.into(),
-            value: value.into(),
-            ..Default::default()
-        }),
-        append_action: 2,
-        ..Default::default()
-    }
 }
 
 fn metadata(response: &mut CheckResponse, key: &str, value: &str) {

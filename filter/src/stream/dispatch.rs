@@ -184,25 +184,12 @@ struct TlsFacts {
 impl TlsFacts {
     /// `None` on a plaintext connection, which costs one host call to tell.
     fn read(host: &impl Host, include_tls_session: bool) -> Option<Self> {
-        let connection = |name: &str| {
-            host.property(&["connection", name])
-                .ok()
-                .flatten()
-                .filter(|v| !v.is_empty())
-        };
-        connection("tls_version")?;
-        // As native: the first URI SAN, else the first DNS SAN, else the subject.
-        let principal = |side: &str| {
-            ["uri_san", "dns_san", "subject"]
-                .iter()
-                .find_map(|kind| connection(&format!("{kind}_{side}_certificate")))
-                .unwrap_or_default()
-        };
+        connection_property(host, "tls_version")?;
         Some(Self {
-            source_principal: principal("peer"),
-            destination_principal: principal("local"),
+            source_principal: principal(host, "peer"),
+            destination_principal: principal(host, "local"),
             sni: include_tls_session
-                .then(|| connection("requested_server_name").unwrap_or_default()),
+                .then(|| connection_property(host, "requested_server_name").unwrap_or_default()),
         })
     }
 
@@ -213,6 +200,30 @@ impl TlsFacts {
             sni: self.sni.as_deref(),
         }
     }
+}
+
+/// The TLS peer's principal as the CheckRequest's `source.principal` reads it; `None` on a
+/// plaintext connection. The decision cache keys on it (`stream::cache`).
+pub(super) fn source_principal(host: &impl Host) -> Option<Vec<u8>> {
+    connection_property(host, "tls_version")?;
+    Some(principal(host, "peer"))
+}
+
+/// As native: the first URI SAN, else the first DNS SAN, else the subject, of the `peer` or
+/// `local` certificate.
+fn principal(host: &impl Host, side: &str) -> Vec<u8> {
+    ["uri_san", "dns_san", "subject"]
+        .iter()
+        .find_map(|kind| connection_property(host, &format!("{kind}_{side}_certificate")))
+        .unwrap_or_default()
+}
+
+/// A connection property; `None` when the host has none or an empty one.
+fn connection_property(host: &impl Host, name: &str) -> Option<Vec<u8>> {
+    host.property(&["connection", name])
+        .ok()
+        .flatten()
+        .filter(|v| !v.is_empty())
 }
 
 /// The namespaces asked for, out of the metadata the host has at a path (the stream's dynamic

@@ -43,7 +43,7 @@ fn with(config: &str, extra: &str) -> String {
     format!("{trimmed}, {extra}}}")
 }
 
-fn header(key: &str, value: &str) -> HeaderValueOption {
+pub(super) fn header(key: &str, value: &str) -> HeaderValueOption {
     HeaderValueOption {
         header: Some(HeaderValue {
             key: key.into(),
