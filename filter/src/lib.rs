@@ -32,6 +32,7 @@ pub mod plugin;
 pub mod proto;
 pub mod query;
 pub mod route;
+pub mod sampler;
 pub mod stats;
 pub mod stream;
 

@@ -7,6 +7,7 @@ use crate::body_watch::BodyWatch;
 use crate::config::Config;
 use crate::decision::CheckError;
 use crate::host::{Host, LogLevel};
+use crate::sampler::Sampler;
 use crate::stats::Stats;
 
 pub struct Plugin {
@@ -14,6 +15,8 @@ pub struct Plugin {
     pub stats: Stats,
     /// Requests held for a body that may never be delivered (see [`crate::body_watch`]).
     pub body_watch: BodyWatch,
+    /// The draws `filter_enabled` samples with.
+    pub sampler: Sampler,
 }
 
 impl Plugin {
@@ -36,6 +39,7 @@ impl Plugin {
             config,
             stats,
             body_watch: BodyWatch::default(),
+            sampler: Sampler::seeded(host.now().map_or(0, |t| t.as_nanos() as u64)),
         })
     }
 

@@ -18,6 +18,8 @@ pub struct Stats {
     failure_mode_allowed: u32,
     disabled: u32,
     invalid: u32,
+    shadow_denied: u32,
+    shadow_error: u32,
     check_latency: u32,
 }
 
@@ -37,6 +39,8 @@ impl Stats {
             failure_mode_allowed: counter("failure_mode_allowed")?,
             disabled: counter("disabled")?,
             invalid: counter("invalid")?,
+            shadow_denied: counter("shadow_denied")?,
+            shadow_error: counter("shadow_error")?,
             check_latency: host
                 .define_metric(MetricKind::Histogram, &format!("{prefix}check_latency_ms"))?,
         })
@@ -45,6 +49,16 @@ impl Stats {
     /// A request a `disabled` route let through unchecked.
     pub fn record_disabled(&self, host: &impl Host) {
         host.increment_metric(self.disabled);
+    }
+
+    /// `shadow_mode`: a denial that was not enforced.
+    pub fn record_shadow_denied(&self, host: &impl Host) {
+        host.increment_metric(self.shadow_denied);
+    }
+
+    /// `shadow_mode`: a failure that was not enforced.
+    pub fn record_shadow_error(&self, host: &impl Host) {
+        host.increment_metric(self.shadow_error);
     }
 
     /// How long one call to an auth server took, answered or failed.

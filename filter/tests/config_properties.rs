@@ -99,6 +99,8 @@ const DOCUMENT_REASONS: &[&str] = &[
     "the plugin configuration is empty",
     "duplicate field",
     "missing field",
+    // A key that is the empty string: its path is the empty name, which cannot be told apart.
+    "unknown field ``",
 ];
 
 #[derive(Default, Debug)]

@@ -17,6 +17,7 @@
 
 pub mod duration;
 mod error;
+mod filter_enabled;
 mod grpc_service;
 pub mod http_service;
 mod json_path;
@@ -24,11 +25,13 @@ mod messages;
 mod mutation_rules;
 mod raw;
 mod refused;
+mod retry;
 mod route;
 mod settings;
 pub mod steps;
 
 pub use error::ConfigError;
+pub use filter_enabled::FilterEnabled;
 pub use grpc_service::{GrpcService, DEFAULT_TIMEOUT};
 pub use http_service::HttpService;
 pub use messages::{is_header_name, is_header_value, WithRequestBody};
@@ -80,7 +83,18 @@ pub struct Config {
     pub dynamic_metadata_ingestion: bool,
     /// `max_denied_response_body_bytes`: a denial's body is cut to this; 0, not at all.
     pub max_denied_response_body_bytes: u32,
+    /// `shadow_mode`: decisions are counted and recorded, never enforced (see `stream::shadow`).
+    pub shadow_mode: bool,
+    /// `filter_enabled`'s default: the share of requests checked.
+    pub filter_enabled: FilterEnabled,
+    /// `deny_at_disable`'s default: a request left unchecked gets this status instead of going on.
+    pub deny_at_disable: Option<u16>,
+    /// `max_request_headers_kb`, in bytes: the most the request's headers may take after changes.
+    pub max_request_headers_bytes: usize,
 }
+
+/// Envoy's default `max_request_headers_kb`.
+pub const DEFAULT_MAX_REQUEST_HEADERS_KB: u32 = 60;
 
 /// Metadata sent to the auth server.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -138,8 +152,9 @@ impl Config {
     /// Judges each section in turn, in the order its errors have always come.
     fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
         let service = service(raw.grpc_service, raw.http_service, raw.steps, raw.timeout)?;
+        let status_on_error = status_on_error(raw.status_on_error.as_ref())?;
         let failure_mode = failure_mode(
-            raw.status_on_error,
+            status_on_error,
             raw.failure_mode_allow,
             raw.failure_mode_allow_header_add,
         )?;
@@ -163,16 +178,23 @@ impl Config {
         )?;
         refused::CLEAR_ROUTE_CACHE.check(raw.clear_route_cache)?;
         refused::ENFORCE_RESPONSE_HEADER_LIMITS.check(Some(raw.enforce_response_header_limits))?;
-        refused::SHADOW_MODE.check(Some(raw.shadow_mode))?;
         refused::EMIT_CLIENT_SPAN.check(raw.emit_client_span)?;
         refused::INCLUDE_PEER_CERTIFICATE.check(Some(raw.include_peer_certificate))?;
         let mutations = mutations(raw.validate_mutations, raw.decoder_header_mutation_rules)?;
+        let filter_enabled = filter_enabled::filter_enabled(raw.filter_enabled)?;
+        let deny_at_disable =
+            filter_enabled::deny_at_disable(raw.deny_at_disable)?.then_some(status_on_error);
+        let max_request_headers_bytes = max_request_headers_kb(raw.max_request_headers_kb)?;
         Ok(Self {
             include_tls_session: raw.include_tls_session,
             include_forwarded_source_address: raw.include_forwarded_source_address,
             mutations,
             dynamic_metadata_ingestion: raw.enable_dynamic_metadata_ingestion.unwrap_or(true),
             max_denied_response_body_bytes: raw.max_denied_response_body_bytes,
+            shadow_mode: raw.shadow_mode,
+            filter_enabled,
+            deny_at_disable,
+            max_request_headers_bytes,
             metadata,
             headers,
             service: top.service,
@@ -260,30 +282,42 @@ fn service(
     }
 }
 
-/// `failure_mode_allow`, `failure_mode_allow_header_add` and `status_on_error`. The status is
-/// judged even when failing open, as it always was.
+/// `status_on_error`, judged even when failing open, as it always was.
+fn status_on_error(status: Option<&RawHttpStatus>) -> Result<u16, ConfigError> {
+    match status {
+        None => Ok(DEFAULT_STATUS_ON_ERROR),
+        Some(status) => match u16::try_from(status.code) {
+            Ok(code @ 200..=599) => Ok(code),
+            _ => Err(ConfigError::new(
+                "status_on_error.code",
+                format!("{} is not an HTTP status between 200 and 599", status.code),
+            )),
+        },
+    }
+}
+
+/// `failure_mode_allow` and `failure_mode_allow_header_add`, over `status_on_error`.
 fn failure_mode(
-    status_on_error: Option<RawHttpStatus>,
+    status_on_error: u16,
     allow: bool,
     add_header: bool,
 ) -> Result<FailureMode, ConfigError> {
-    let status_on_error = match status_on_error {
-        None => DEFAULT_STATUS_ON_ERROR,
-        Some(status) => match u16::try_from(status.code) {
-            Ok(code @ 200..=599) => code,
-            _ => {
-                return Err(ConfigError::new(
-                    "status_on_error.code",
-                    format!("{} is not an HTTP status between 200 and 599", status.code),
-                ))
-            }
-        },
-    };
     Ok(if allow {
         FailureMode::Allow { add_header }
     } else {
         FailureMode::Deny { status_on_error }
     })
+}
+
+/// `max_request_headers_kb`, in the range Envoy's connection manager takes, as bytes.
+fn max_request_headers_kb(kb: Option<u32>) -> Result<usize, ConfigError> {
+    match kb.unwrap_or(DEFAULT_MAX_REQUEST_HEADERS_KB) {
+        kb @ 1..=8192 => Ok(kb as usize * 1024),
+        kb => Err(ConfigError::new(
+            "max_request_headers_kb",
+            format!("{kb} is not between 1 and 8192, the range of the connection manager's"),
+        )),
+    }
 }
 
 /// Only "V3" exists; anything else is a config for another Envoy.

@@ -10,15 +10,17 @@
 mod apply;
 pub mod chain;
 mod dispatch;
+mod header_limit;
 mod metadata;
 mod run;
+mod shadow;
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use crate::check_request::RequestBody;
 use crate::config::{Check, Selection, WithRequestBody};
-use crate::decision::{Answer, CheckError, Decision, HeaderMutation, LocalReply};
+use crate::decision::{Answer, CheckError, Decision, HeaderMutation, LocalReply, DETAILS_ERROR};
 use crate::header_map;
 use crate::host::{Action, Headers, Host, LogLevel};
 use crate::http_check;
@@ -75,6 +77,8 @@ pub struct ExtAuthz<H: Host> {
     response_headers: Vec<HeaderMutation>,
     chain: Chain,
     call: Option<PendingCall>,
+    /// The request's headers or query were changed, so may be over the header limit.
+    changed_request: bool,
 }
 
 impl<H: Host> ExtAuthz<H> {
@@ -89,6 +93,7 @@ impl<H: Host> ExtAuthz<H> {
             response_headers: Vec::new(),
             chain: Chain::default(),
             call: None,
+            changed_request: false,
         }
     }
 
@@ -101,6 +106,10 @@ impl<H: Host> ExtAuthz<H> {
                 this.state = State::Decided;
                 return Action::Continue;
             };
+            let enabled = this.plugin.config.filter_enabled;
+            if enabled.samples() && !enabled.enabled(this.plugin.sampler.next()) {
+                return this.left_out();
+            }
             // Without a body to wait for, the check goes out at once. The bytes after an upgrade
             // request are the upgraded stream, not a body: native checks it at once too.
             if settings.with_request_body.is_none() || end_of_stream || is_upgrade(headers) {
@@ -260,6 +269,24 @@ impl<H: Host> ExtAuthz<H> {
         self.finish();
     }
 
+    /// `filter_enabled` left this request out: it goes on unchecked, or, under `deny_at_disable`,
+    /// gets `status_on_error` with an empty body, as native answers it. Counted `disabled` either way.
+    fn left_out(&mut self) -> Action {
+        self.plugin.stats.record_disabled(&self.host);
+        self.state = State::Decided;
+        let Some(status) = self.plugin.config.deny_at_disable else {
+            return Action::Continue;
+        };
+        let reply = LocalReply {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            details: DETAILS_ERROR.into(),
+        };
+        apply::reply(&self.host, self.context_id, &reply);
+        Action::Pause
+    }
+
     // --- the request ----------------------------------------------------------------------
 
     /// Reads what is buffered and checks it: the whole body, or its first `max_request_bytes`.
@@ -388,5 +415,7 @@ fn is_upgrade(headers: &[(&[u8], &[u8])]) -> bool {
     websocket || extended_connect
 }
 
+#[cfg(test)]
+mod parity_tests;
 #[cfg(test)]
 mod tests;

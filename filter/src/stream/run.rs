@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::chain::{self, StepRef};
 use super::dispatch::{self, GrpcCheck, Request};
-use super::{apply, metadata, ExtAuthz, Flow, PendingCall, State};
+use super::{apply, metadata, shadow, ExtAuthz, Flow, PendingCall, State};
 use crate::check_request::RequestBody;
 use crate::config::steps::GrpcStep;
 use crate::config::{Check, FailureMode, GrpcService, HttpService};
@@ -176,10 +176,20 @@ impl<H: Host> ExtAuthz<H> {
             self.count_and_log(&decision);
         }
         self.finish();
+        let decision = if self.plugin.config.shadow_mode {
+            shadow::record(self, decision)
+        } else {
+            decision
+        };
         let denied = matches!(decision, Decision::Deny(_));
         match decision.into_verdict(self.plugin.config.failure_mode) {
             Verdict::Continue(allow) => {
                 self.make_changes(allow);
+                if self.changed_request {
+                    if let Err(why) = self.within_header_limit() {
+                        return self.refuse_oversized(why);
+                    }
+                }
                 Action::Continue
             }
             Verdict::Reply(mut reply) => {
@@ -193,7 +203,7 @@ impl<H: Host> ExtAuthz<H> {
     }
 
     /// The one place a decision is counted.
-    fn count_and_log(&self, decision: &Decision) {
+    pub(super) fn count_and_log(&self, decision: &Decision) {
         let plugin = &self.plugin;
         plugin
             .stats
@@ -209,6 +219,7 @@ impl<H: Host> ExtAuthz<H> {
     }
 
     fn make_changes(&mut self, allow: Allow) {
+        self.changed_request |= !allow.request_headers.is_empty() || allow.changes_query();
         let response_headers = apply::allow(&self.host, self.context_id, allow);
         self.response_headers.extend(response_headers);
     }
