@@ -280,6 +280,8 @@ pub fn bootstrap_with_clusters(
                             "status": "%RESPONSE_CODE%",
                             "details": "%RESPONSE_CODE_DETAILS%",
                             "filter_state": "%FILTER_STATE(wasm.ext_authz.dynamic_metadata:PLAIN)%",
+                            "shadow": "%FILTER_STATE(wasm.ext_authz.shadow_decision:PLAIN)%",
+                            "native_shadow": "%FILTER_STATE(envoy.filters.http.ext_authz.shadow:PLAIN)%",
                             "dynamic_metadata": "%DYNAMIC_METADATA(envoy.filters.http.ext_authz)%"
                         }}
                     }

@@ -185,6 +185,7 @@ fn changes_past_the_header_limit_get_500_and_nothing_goes_on() {
         (500, "ext_authz_invalid")
     );
     assert_eq!(host.counter("invalid"), 1);
+    assert_eq!(host.counter("ok"), 0, "as native: invalid only");
 
     // Just within the limit: goes on.
     let host = MockHost::new();

@@ -171,8 +171,11 @@ impl<H: Host> ExtAuthz<H> {
     /// Ends the request with a decision: counts it, and applies it. `Continue` means the request
     /// may go on.
     pub(super) fn end(&mut self, decision: Decision) -> Action {
-        // A chain that failed open was counted when it failed.
-        if !(self.chain.failed_open && matches!(decision, Decision::Allow(_))) {
+        // An allow is counted once its changes are known to fit the header limit: native counts
+        // one that does not as invalid only. A chain that failed open was counted when it failed.
+        let allowed = matches!(decision, Decision::Allow(_));
+        let count_allow = allowed && !self.chain.failed_open;
+        if !allowed {
             self.count_and_log(&decision);
         }
         self.finish();
@@ -189,6 +192,9 @@ impl<H: Host> ExtAuthz<H> {
                     if let Err(why) = self.within_header_limit() {
                         return self.refuse_oversized(why);
                     }
+                }
+                if count_allow {
+                    self.count_and_log(&Decision::Allow(Allow::default()));
                 }
                 Action::Continue
             }
