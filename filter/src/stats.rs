@@ -20,6 +20,7 @@ pub struct Stats {
     invalid: u32,
     shadow_denied: u32,
     shadow_error: u32,
+    retry: u32,
     check_latency: u32,
 }
 
@@ -41,6 +42,7 @@ impl Stats {
             invalid: counter("invalid")?,
             shadow_denied: counter("shadow_denied")?,
             shadow_error: counter("shadow_error")?,
+            retry: counter("retry")?,
             check_latency: host
                 .define_metric(MetricKind::Histogram, &format!("{prefix}check_latency_ms"))?,
         })
@@ -59,6 +61,11 @@ impl Stats {
     /// `shadow_mode`: a failure that was not enforced.
     pub fn record_shadow_error(&self, host: &impl Host) {
         host.increment_metric(self.shadow_error);
+    }
+
+    /// `http_service.retry_policy`: one more try of an authorization request.
+    pub fn record_retry(&self, host: &impl Host) {
+        host.increment_metric(self.retry);
     }
 
     /// How long one call to an auth server took, answered or failed.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse, OkHttpResponse};
 use host_tests::auth_server::{allow, allow_with, deny, set_header};
-use host_tests::envoy::{native_ext_authz, wasm_filter, AUTH_CLUSTER};
+use host_tests::envoy::{native_ext_authz, wasm_filter, AUTH_CLUSTER, HTTP_AUTH_CLUSTER};
 use host_tests::{compare, AuthAction, Harness, Listener, Request};
 use serde_json::{json, Value};
 
@@ -31,6 +31,14 @@ fn pairs() -> Vec<(&'static str, Value)> {
         "retry_on": "unavailable,reset",
         "retry_back_off": {"base_interval": "0.01s", "max_interval": "1s"}
     });
+    let http = |name: &str, retry_policy: Value| {
+        json!({"stat_prefix": name, "http_service": {
+            "server_uri": {"uri": "http://authz.local", "cluster": HTTP_AUTH_CLUSTER, "timeout": "2s"},
+            "authorization_request": {"allowed_headers": {"patterns": [{"exact": "x-case"}, {"prefix": "x-auth-"}]}},
+            "retry_policy": retry_policy
+        }})
+    };
+    let back_off = json!({"base_interval": "0.01s", "max_interval": "1s"});
     let off = json!({"default_value": {"numerator": 0}, "runtime_key": "authz.enabled"});
     vec![
         ("shadow", with("shadow", json!({"shadow_mode": true}))),
@@ -51,6 +59,17 @@ fn pairs() -> Vec<(&'static str, Value)> {
         ),
         ("limited", base("limited")),
         ("retrying", retrying),
+        (
+            "http_retrying",
+            http(
+                "http_retrying",
+                json!({"num_retries": 2, "retry_on": "5xx", "retry_back_off": back_off}),
+            ),
+        ),
+        (
+            "http_retry_default",
+            http("http_retry_default", json!({"retry_back_off": back_off})),
+        ),
     ]
 }
 
@@ -131,7 +150,7 @@ fn same(name: &str, pair: &str, request: Request, script: impl Fn() -> Script) -
             response: compare::response(&response),
             upstream: compare::requests(&h.backend.requests(&case)),
             details: line.details,
-            checks: h.auth.checks(&case).len(),
+            checks: h.auth.checks(&case).len() + h.http_auth.requests(&case).len(),
             counted,
             shadow: line
                 .shadow
@@ -289,4 +308,38 @@ fn grpc_retries_are_envoys_own() {
         failing_first(1, AuthAction::Reset),
     );
     assert_eq!(reset.checks, 2, "a reset is retried under `reset`");
+}
+
+#[test]
+fn http_retries_as_native() {
+    let allowed = || Request::get("/api/pets/1");
+    let once = same(
+        "http-retry-once",
+        "http_retrying",
+        allowed().header("x-auth-fail-first", "1"),
+        answering(allow()),
+    );
+    assert_eq!((once.response.0, once.checks), (200, 2));
+    let always = same(
+        "http-retry-always",
+        "http_retrying",
+        allowed().header("x-auth-fail-first", "99"),
+        answering(allow()),
+    );
+    assert_eq!((always.response.0, always.checks), (403, 3));
+    let denied = same(
+        "http-retry-denied",
+        "http_retrying",
+        Request::get("/other"),
+        answering(allow()),
+    );
+    assert_eq!((denied.response.0, denied.checks), (401, 1));
+    // Without retry_on nothing is retried, as for gRPC.
+    let unset = same(
+        "http-retry-unset",
+        "http_retry_default",
+        allowed().header("x-auth-fail-first", "1"),
+        answering(allow()),
+    );
+    assert_eq!((unset.response.0, unset.checks), (403, 1));
 }

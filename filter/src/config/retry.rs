@@ -1,6 +1,9 @@
 //! `retry_policy` of `grpc_service` and `http_service`: native `envoy.config.core.v3.RetryPolicy`
 //! (`num_retries`, `retry_back_off`, `retry_on`), read as native reads it.
 //!
+//! For HTTP the filter retries itself (the host's HTTP call has no retry option): see
+//! [`HttpRetry`] and `stream::retry`.
+//!
 //! For gRPC the policy travels inside the serialized `GrpcService` the call is dispatched with,
 //! so Envoy's own gRPC client retries exactly as it does for native ext_authz (its `retry_on`
 //! tokens, each try bounded by `retry_back_off.max_interval`, the call's timeout over all tries).
@@ -102,6 +105,77 @@ impl RetryPolicy {
     }
 }
 
+/// Native's back-off defaults when `retry_back_off` is unset (`convertCoreToRouteRetryPolicy`).
+const DEFAULT_BASE_INTERVAL: Duration = Duration::from_millis(1000);
+
+/// `http_service.retry_policy`, as the filter applies it: which failed tries are tried again, how
+/// often, and how long each try may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpRetry {
+    /// Retries after the first try; native's default is 1.
+    pub num_retries: u32,
+    /// Each try's bound, as native's: `retry_back_off.max_interval` (default ten times
+    /// `base_interval`, itself 1 s by default). The service's `timeout` bounds all tries together.
+    pub per_try_timeout: Duration,
+    pub on: RetryOn,
+}
+
+/// The `retry_on` conditions that apply to an HTTP call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetryOn {
+    /// `5xx`: any 5xx answer, and a call that got no answer (reset, refused, timed out).
+    pub server_error: bool,
+    /// `gateway-error`: 502, 503, 504, and a call that got no answer.
+    pub gateway_error: bool,
+    /// `reset`, `connect-failure`, `refused-stream`, `reset-before-request`: no answer.
+    pub no_answer: bool,
+    /// `retriable-4xx`: 409.
+    pub conflict: bool,
+}
+
+impl RetryOn {
+    /// Reads the comma-separated tokens; those about gRPC statuses, or unknown, do not apply to
+    /// an HTTP call and are ignored, as native ignores the tokens it does not know.
+    pub fn parse(tokens: &str) -> Self {
+        let mut on = Self::default();
+        for token in tokens.split(',').map(str::trim) {
+            match token {
+                "5xx" => on.server_error = true,
+                "gateway-error" => on.gateway_error = true,
+                "reset" | "connect-failure" | "refused-stream" | "reset-before-request" => {
+                    on.no_answer = true;
+                }
+                "retriable-4xx" => on.conflict = true,
+                _ => {}
+            }
+        }
+        on
+    }
+
+    /// Whether a try that ended with `status` (`None`: no answer at all) is tried again.
+    pub fn retries(&self, status: Option<u16>) -> bool {
+        match status {
+            None => self.server_error || self.gateway_error || self.no_answer,
+            Some(500..=599) if self.server_error => true,
+            Some(502..=504) => self.gateway_error,
+            Some(409) => self.conflict,
+            Some(_) => false,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The policy of an HTTP service.
+    pub fn for_http(&self) -> HttpRetry {
+        let base = self.base_interval.unwrap_or(DEFAULT_BASE_INTERVAL);
+        HttpRetry {
+            num_retries: self.num_retries.unwrap_or(1),
+            per_try_timeout: self.max_interval.unwrap_or(base * 10),
+            on: RetryOn::parse(&self.retry_on),
+        }
+    }
+}
+
 /// A `google.protobuf.Duration`'s fields.
 fn duration(buf: &mut Vec<u8>, value: Duration) {
     wire::varint_field(buf, 1, value.as_secs());
@@ -144,6 +218,20 @@ mod tests {
         assert_eq!(none.retry_policy.unwrap().num_retries.unwrap().value, 0);
         let unset = target(r#"{"grpc_service": {"envoy_grpc": {"cluster_name": "authz"}}}"#);
         assert_eq!(unset.retry_policy, None);
+    }
+
+    #[test]
+    fn http_conditions_are_read_as_the_router_reads_them() {
+        use super::RetryOn;
+        let on = RetryOn::parse("5xx");
+        assert!(on.retries(None) && on.retries(Some(500)) && on.retries(Some(503)));
+        assert!(!on.retries(Some(409)) && !on.retries(Some(403)));
+        let gateway = RetryOn::parse("gateway-error, unavailable, bogus");
+        assert!(gateway.retries(Some(502)) && !gateway.retries(Some(500)));
+        let reset = RetryOn::parse("reset");
+        assert!(reset.retries(None) && !reset.retries(Some(503)));
+        assert!(RetryOn::parse("retriable-4xx").retries(Some(409)));
+        assert_eq!(RetryOn::parse(""), RetryOn::default());
     }
 
     #[test]

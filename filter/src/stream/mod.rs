@@ -12,6 +12,7 @@ pub mod chain;
 mod dispatch;
 mod header_limit;
 mod metadata;
+mod retry;
 mod run;
 mod shadow;
 
@@ -79,6 +80,8 @@ pub struct ExtAuthz<H: Host> {
     call: Option<PendingCall>,
     /// The request's headers or query were changed, so may be over the header limit.
     changed_request: bool,
+    /// `http_service.retry_policy`: the current HTTP step's tries.
+    tries: retry::Tries,
 }
 
 impl<H: Host> ExtAuthz<H> {
@@ -94,6 +97,7 @@ impl<H: Host> ExtAuthz<H> {
             chain: Chain::default(),
             call: None,
             changed_request: false,
+            tries: retry::Tries::default(),
         }
     }
 
@@ -238,6 +242,9 @@ impl<H: Host> ExtAuthz<H> {
             Some(headers) => http_check::decision(http, &headers, body),
             None => Decision::Error(malformed_header_map()),
         };
+        if self.retried(http, &decision) {
+            return;
+        }
         self.answered(Answer {
             decision,
             dynamic_metadata: Vec::new(),

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption};
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
@@ -207,4 +208,78 @@ fn changes_past_the_header_limit_get_500_and_nothing_goes_on() {
     );
     assert!(host.replies().is_empty());
     assert_eq!(host.resumed(), 1);
+}
+
+fn http_retrying(extra: &str) -> String {
+    format!(
+        r#"{{"http_service": {{"server_uri": {{"uri": "http://h", "cluster": "auth", "timeout": "1s"}},
+            "retry_policy": {{"num_retries": 2, "retry_on": "5xx", "retry_back_off": {{"base_interval": "0.1s", "max_interval": "0.4s"}}}}}}{extra}}}"#
+    )
+}
+
+fn http_timeout(call: &crate::mock_host::SentCall) -> std::time::Duration {
+    match call {
+        crate::mock_host::SentCall::Http { timeout, .. } => *timeout,
+        other => panic!("not an HTTP call: {other:?}"),
+    }
+}
+
+#[test]
+fn an_http_try_that_fails_is_retried_within_the_services_timeout() {
+    let host = MockHost::new();
+    let config = http_retrying("");
+    let plugin = Rc::new(Plugin::configure(&host, config.as_bytes()).unwrap());
+    let mut stream = ExtAuthz::new(7, host.clone(), plugin);
+    assert_eq!(stream.on_http_request_headers(true), Action::Pause);
+    // Each try is bounded by max_interval.
+    assert_eq!(http_timeout(&host.last_call()), Duration::from_millis(400));
+    host.advance(Duration::from_millis(400));
+    host.answer_http(&[], b"");
+    stream.on_http_call_response(host.last_call().token(), 0);
+    assert_eq!(host.calls().len(), 2);
+    assert_eq!(host.counter("retry"), 1);
+    host.advance(Duration::from_millis(450));
+    host.answer_http(&[(":status", "503")], b"");
+    stream.on_http_call_response(host.last_call().token(), 0);
+    // The third try gets what is left of the service's 1 s, not a whole max_interval.
+    assert_eq!(host.calls().len(), 3);
+    assert_eq!(http_timeout(&host.last_call()), Duration::from_millis(150));
+    host.answer_http(&[(":status", "200")], b"");
+    stream.on_http_call_response(host.last_call().token(), 0);
+    assert_eq!(host.resumed(), 1);
+    assert_eq!(host.counter("ok"), 1);
+    assert_eq!(host.counter("retry"), 2);
+}
+
+#[test]
+fn an_http_retry_stops_at_num_retries_a_condition_not_listed_or_the_deadline() {
+    let host = MockHost::new();
+    let plugin = Rc::new(Plugin::configure(&host, http_retrying("").as_bytes()).unwrap());
+    let mut stream = ExtAuthz::new(7, host.clone(), Rc::clone(&plugin));
+    stream.on_http_request_headers(true);
+    for _ in 0..3 {
+        host.answer_http(&[(":status", "503")], b"");
+        stream.on_http_call_response(host.last_call().token(), 0);
+    }
+    assert_eq!(host.calls().len(), 3);
+    assert_eq!(host.replies()[0].status, 403);
+    assert_eq!(host.counter("error"), 1);
+
+    // A denial is not a failure to retry.
+    let mut stream = ExtAuthz::new(8, host.clone(), Rc::clone(&plugin));
+    stream.on_http_request_headers(true);
+    host.answer_http(&[(":status", "401")], b"");
+    stream.on_http_call_response(host.last_call().token(), 0);
+    assert_eq!(host.calls().len(), 4);
+    assert_eq!(host.replies()[1].status, 401);
+
+    // No time left: the failure stands.
+    let mut stream = ExtAuthz::new(9, host.clone(), plugin);
+    stream.on_http_request_headers(true);
+    host.advance(Duration::from_secs(1));
+    host.answer_http(&[], b"");
+    stream.on_http_call_response(host.last_call().token(), 0);
+    assert_eq!(host.calls().len(), 5);
+    assert_eq!(host.replies()[2].status, 403);
+    assert_eq!(host.counter("retry"), 2);
 }

@@ -78,13 +78,14 @@ impl<H: Host> ExtAuthz<H> {
     }
 
     fn send_http(
-        &self,
+        &mut self,
         settings: Check<'_>,
         service: &HttpService,
         request: Request<'_>,
         now: Duration,
     ) -> Result<PendingCall, CheckError> {
         let timeout = self.chain.timeout(settings.service, service.timeout, now)?;
+        let timeout = self.try_timeout(service, timeout, now);
         let token = dispatch::http(&self.host, service, timeout, request)?;
         Ok(PendingCall {
             token,
