@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use envoy_types::pb::envoy::service::auth::v3::OkHttpResponse;
 use host_tests::auth_server::{allow_with, deny, set_header};
-use host_tests::envoy::{admin_get, wasm_filter, workspace_root, AUTH_CLUSTER, DOWN_CLUSTER};
+use host_tests::envoy::{
+    admin_get, wasm_filter, workspace_root, AUTH_CLUSTER, DOWN_CLUSTER, HTTP_AUTH_CLUSTER,
+};
 use host_tests::{AuthAction, Harness, Listener, Request};
 use serde_json::{json, Value};
 
@@ -65,6 +67,15 @@ fn every_documented_metric_is_scraped_with_its_count() {
     health["routes"] = json!([{"match": {"path": "/healthz"}, "disabled": true}]);
     let mut validating = grpc(AUTH_CLUSTER);
     validating["validate_mutations"] = json!(true);
+    let mut shadow = grpc(AUTH_CLUSTER);
+    shadow["shadow_mode"] = json!(true);
+    let mut shadow_down = grpc(DOWN_CLUSTER);
+    shadow_down["shadow_mode"] = json!(true);
+    let retrying = json!({"http_service": {
+        "server_uri": {"uri": "http://authz.local", "cluster": HTTP_AUTH_CLUSTER, "timeout": "2s"},
+        "authorization_request": {"allowed_headers": {"patterns": [{"exact": "x-case"}, {"prefix": "x-auth-"}]}},
+        "retry_policy": {"num_retries": 1, "retry_on": "5xx"}
+    }});
     let mut prefixed = grpc(AUTH_CLUSTER);
     prefixed["stat_prefix"] = json!("tenant_a");
     let h = Harness::start(&[
@@ -74,6 +85,9 @@ fn every_documented_metric_is_scraped_with_its_count() {
         Listener::new("health", vec![wasm_filter(&health)]),
         Listener::new("validating", vec![wasm_filter(&validating)]),
         Listener::new("prefixed", vec![wasm_filter(&prefixed)]),
+        Listener::new("shadow", vec![wasm_filter(&shadow)]),
+        Listener::new("shadow_down", vec![wasm_filter(&shadow_down)]),
+        Listener::new("retrying", vec![wasm_filter(&retrying)]),
     ]);
 
     // A different number of each, so that two names swapped would show.
@@ -101,17 +115,34 @@ fn every_documented_metric_is_scraped_with_its_count() {
     );
     send("validating", Request::get("/").case(&invalid), 7, 500);
     send("prefixed", Request::get("/"), 1, 200);
+    // Shadow mode: 2 denials and 1 failure, none enforced.
+    send("shadow", Request::get("/").case(&denied), 2, 200);
+    send("shadow_down", Request::get("/"), 1, 200);
+    // An HTTP server that fails its first answer: one retry, then an allow.
+    let retried = h.case("retried");
+    send(
+        "retrying",
+        Request::get("/api/pets/1")
+            .case(&retried)
+            .header("x-auth-fail-first", "1"),
+        1,
+        200,
+    );
 
-    // Counters, and the histogram's observations: one per Check call that ended, whether it
-    // allowed, denied, failed or was refused (4 + 3 + 2 + 5 + 7); disabled routes make no call.
+    // Counters, and the histogram's observations: one per call that ended, whether it allowed,
+    // denied, failed or was refused (4 + 3 + 2 + 5 + 7, 2 + 1 in shadow mode, 2 tries of the
+    // retried one); disabled routes make no call.
     let expected: HashMap<&str, f64> = [
-        ("ext_authz_ok", 4.0),
-        ("ext_authz_denied", 3.0),
-        ("ext_authz_error", 7.0),
+        ("ext_authz_ok", 5.0),
+        ("ext_authz_denied", 5.0),
+        ("ext_authz_error", 8.0),
         ("ext_authz_failure_mode_allowed", 5.0),
         ("ext_authz_disabled", 6.0),
         ("ext_authz_invalid", 7.0),
-        ("ext_authz_check_latency_ms", 21.0),
+        ("ext_authz_shadow_denied", 2.0),
+        ("ext_authz_shadow_error", 1.0),
+        ("ext_authz_retry", 1.0),
+        ("ext_authz_check_latency_ms", 26.0),
     ]
     .into_iter()
     .collect();
@@ -130,7 +161,7 @@ fn every_documented_metric_is_scraped_with_its_count() {
         let scraped = scrape(&h);
         let flushed = scraped
             .get("ext_authz_check_latency_ms_count{}")
-            .is_some_and(|count| *count >= 21.0);
+            .is_some_and(|count| *count >= 26.0);
         if flushed || Instant::now() > deadline {
             break scraped;
         }
