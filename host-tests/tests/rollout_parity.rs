@@ -42,6 +42,13 @@ fn pairs() -> Vec<(&'static str, Value)> {
     let off = json!({"default_value": {"numerator": 0}, "runtime_key": "authz.enabled"});
     vec![
         ("shadow", with("shadow", json!({"shadow_mode": true}))),
+        (
+            "shadow_fail_open",
+            with(
+                "shadow_fail_open",
+                json!({"shadow_mode": true, "failure_mode_allow": true, "failure_mode_allow_header_add": true}),
+            ),
+        ),
         ("disabled", with("disabled", json!({"filter_enabled": off}))),
         (
             "enabled",
@@ -89,6 +96,7 @@ fn harness() -> &'static Harness {
 
 const COUNTERS: &[&str] = &[
     "ok",
+    "failure_mode_allowed",
     "denied",
     "error",
     "disabled",
@@ -342,4 +350,22 @@ fn http_retries_as_native() {
         answering(allow()),
     );
     assert_eq!((unset.response.0, unset.checks), (403, 1));
+}
+
+#[test]
+fn shadow_mode_under_failure_mode_allow_as_native() {
+    let failed = same(
+        "shadow-fail-open",
+        "shadow_fail_open",
+        Request::get("/s"),
+        failing_first(9, unavailable()),
+    );
+    // Recorded as a failure, not let through by the failure mode: no failure_mode_allowed, no
+    // x-envoy-auth-failure-mode-allowed upstream.
+    assert_eq!(failed.response.0, 200);
+    assert_eq!(failed.counted, [("error", 1), ("shadow_error", 1)]);
+    assert_eq!(
+        failed.shadow,
+        Some(json!({"check_result": "ERROR", "status_code": 403}))
+    );
 }

@@ -62,6 +62,8 @@ pub struct Config {
     /// The top-level auth server.
     pub service: Service,
     pub failure_mode: FailureMode,
+    /// `status_on_error`, also under `failure_mode_allow` (for `deny_at_disable` and shadow mode).
+    pub status_on_error: u16,
     /// Encoded once here, copied into every CheckRequest: the `context_extensions` map entries.
     pub context_extensions: ContextExtensions,
     /// `with_request_body`: when set, the body goes to the auth server.
@@ -199,6 +201,7 @@ impl Config {
             headers,
             service: top.service,
             failure_mode,
+            status_on_error,
             context_extensions: top.context_extensions,
             with_request_body: top.with_request_body,
             stat_prefix: raw.stat_prefix,

@@ -124,6 +124,7 @@ fn issue_config_parses_to_the_expected_config() {
         failure_mode: FailureMode::Deny {
             status_on_error: 503,
         },
+        status_on_error: 503,
         context_extensions: ContextExtensions::new(entries.clone()),
         with_request_body: None,
         stat_prefix: "authz".into(),

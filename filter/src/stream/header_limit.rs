@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use super::{apply, ExtAuthz};
-use crate::decision::{Decision, Invalid, LocalReply, DETAILS_INVALID};
+use crate::decision::{Allow, Decision, Invalid, LocalReply, DETAILS_INVALID};
 use crate::header_map;
 use crate::host::{Action, Headers, Host};
 
@@ -21,7 +21,30 @@ pub(super) fn byte_size(headers: &[(&[u8], &[u8])]) -> usize {
     headers.iter().map(|(k, v)| k.len() + v.len()).sum()
 }
 
+/// The most an allow's request changes can add to the headers' size: every header set or
+/// appended as if new (with the `,` of an append), every query parameter set with its `&` and
+/// `=`. Removals and replacements only make it smaller.
+pub(super) fn growth(allow: &Allow) -> usize {
+    let headers: usize = allow
+        .request_headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len() + 1)
+        .sum();
+    let query: usize = allow
+        .query_parameters_to_set
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 2)
+        .sum();
+    headers + query
+}
+
 impl<H: Host> ExtAuthz<H> {
+    /// Whether the changes may have pushed the request's headers past the limit: only then are
+    /// they read back and measured, so a request whose changes are small costs no host call.
+    pub(super) fn may_be_over_header_limit(&self) -> bool {
+        self.header_bytes + self.grown > self.plugin.config.max_request_headers_bytes
+    }
+
     /// Whether the request's headers, as changed, are within the limit. A map that cannot be read
     /// cannot be measured: refused, as failing closed.
     pub(super) fn within_header_limit(&self) -> Result<(), String> {
@@ -63,6 +86,20 @@ impl<H: Host> ExtAuthz<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn growth_is_an_upper_bound() {
+        let allow = Allow {
+            request_headers: vec![crate::decision::HeaderMutation {
+                name: "x-a".into(),
+                value: b"bc".to_vec(),
+                action: crate::decision::HeaderAction::Append,
+            }],
+            query_parameters_to_set: vec![("k".into(), "v".into())],
+            ..Allow::default()
+        };
+        assert_eq!(growth(&allow), 3 + 2 + 1 + 1 + 1 + 2);
+    }
 
     #[test]
     fn names_and_values_count_and_nothing_else() {

@@ -78,8 +78,10 @@ pub struct ExtAuthz<H: Host> {
     response_headers: Vec<HeaderMutation>,
     chain: Chain,
     call: Option<PendingCall>,
-    /// The request's headers or query were changed, so may be over the header limit.
-    changed_request: bool,
+    /// The request headers' size when last read ([`header_limit::byte_size`]), and the most the
+    /// changes made since can have added: together, a bound on their size now.
+    header_bytes: usize,
+    grown: usize,
     /// `http_service.retry_policy`: the current HTTP step's tries.
     tries: retry::Tries,
 }
@@ -96,7 +98,8 @@ impl<H: Host> ExtAuthz<H> {
             response_headers: Vec::new(),
             chain: Chain::default(),
             call: None,
-            changed_request: false,
+            header_bytes: 0,
+            grown: 0,
             tries: retry::Tries::default(),
         }
     }
@@ -342,7 +345,11 @@ impl<H: Host> ExtAuthz<H> {
             }
         };
         match header_map::parse(&map) {
-            Some(headers) => then(self, &headers),
+            Some(headers) => {
+                self.header_bytes = header_limit::byte_size(&headers);
+                self.grown = 0;
+                then(self, &headers)
+            }
             None => self.end(Decision::Error(malformed_header_map())),
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::chain::{self, StepRef};
 use super::dispatch::{self, GrpcCheck, Request};
-use super::{apply, metadata, shadow, ExtAuthz, Flow, PendingCall, State};
+use super::{apply, header_limit, metadata, shadow, ExtAuthz, Flow, PendingCall, State};
 use crate::check_request::RequestBody;
 use crate::config::steps::GrpcStep;
 use crate::config::{Check, FailureMode, GrpcService, HttpService};
@@ -151,7 +151,8 @@ impl<H: Host> ExtAuthz<H> {
             let elapsed = elapsed.unwrap_or_default();
             metadata::take(self, &decision, &answer.dynamic_metadata, elapsed);
         }
-        let failure_mode = self.plugin.config.failure_mode;
+        // In shadow mode nothing is let through by the failure mode: nothing is enforced at all.
+        let failure_mode = self.enforced_failure_mode();
         match decision {
             Decision::Allow(allow) => self.make_changes(allow),
             Decision::Error(error) if matches!(failure_mode, FailureMode::Allow { .. }) => {
@@ -189,7 +190,7 @@ impl<H: Host> ExtAuthz<H> {
         match decision.into_verdict(self.plugin.config.failure_mode) {
             Verdict::Continue(allow) => {
                 self.make_changes(allow);
-                if self.changed_request {
+                if self.may_be_over_header_limit() {
                     if let Err(why) = self.within_header_limit() {
                         return self.refuse_oversized(why);
                     }
@@ -214,7 +215,7 @@ impl<H: Host> ExtAuthz<H> {
         let plugin = &self.plugin;
         plugin
             .stats
-            .record(&self.host, decision, plugin.config.failure_mode);
+            .record(&self.host, decision, self.enforced_failure_mode());
         let why = match decision {
             Decision::Error(error) => format!("check failed: {error}"),
             Decision::Invalid(invalid) => {
@@ -225,8 +226,21 @@ impl<H: Host> ExtAuthz<H> {
         self.log(LogLevel::Warn, &why);
     }
 
+    /// The failure mode that applies: fail closed in shadow mode, where a failure is recorded,
+    /// not let through (native counts no `failure_mode_allowed` and adds no header there).
+    fn enforced_failure_mode(&self) -> FailureMode {
+        let config = &self.plugin.config;
+        if config.shadow_mode {
+            FailureMode::Deny {
+                status_on_error: config.status_on_error,
+            }
+        } else {
+            config.failure_mode
+        }
+    }
+
     fn make_changes(&mut self, allow: Allow) {
-        self.changed_request |= !allow.request_headers.is_empty() || allow.changes_query();
+        self.grown += header_limit::growth(&allow);
         let response_headers = apply::allow(&self.host, self.context_id, allow);
         self.response_headers.extend(response_headers);
     }

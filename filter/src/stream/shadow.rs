@@ -9,7 +9,6 @@
 //! `%FILTER_STATE(wasm.ext_authz.shadow_decision:PLAIN)%`.
 
 use super::ExtAuthz;
-use crate::config::FailureMode;
 use crate::decision::{Allow, CheckError, Decision, HeaderMutation};
 use crate::host::{Host, LogLevel};
 
@@ -24,7 +23,11 @@ pub(super) fn record<H: Host>(stream: &ExtAuthz<H>, decision: Decision) -> Decis
     let (result, status, headers): (&str, u16, &[HeaderMutation]) = match &decision {
         Decision::Allow(_) => ("OK", 200, &[]),
         Decision::Deny(reply) => ("DENIED", reply.status, &reply.headers),
-        Decision::Error(error) => ("ERROR", error_status(error, stream), &[]),
+        Decision::Error(error) => (
+            "ERROR",
+            error_status(error, stream.plugin.config.status_on_error),
+            &[],
+        ),
         Decision::Invalid(_) => return decision,
     };
     let stats = &stream.plugin.stats;
@@ -49,12 +52,8 @@ pub(super) fn record<H: Host>(stream: &ExtAuthz<H>, decision: Decision) -> Decis
     }
 }
 
-/// The status the client would have got for a failure.
-fn error_status<H: Host>(error: &CheckError, stream: &ExtAuthz<H>) -> u16 {
-    let status_on_error = match stream.plugin.config.failure_mode {
-        FailureMode::Deny { status_on_error } => status_on_error,
-        FailureMode::Allow { .. } => crate::config::DEFAULT_STATUS_ON_ERROR,
-    };
+/// The status the client would have got for a failure failing closed, whatever the failure mode.
+fn error_status(error: &CheckError, status_on_error: u16) -> u16 {
     match error {
         CheckError::ErrorResponse {
             status: Some(status),
