@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse, OkHttpResponse};
 use host_tests::auth_server::{allow, allow_with, deny, set_header};
-use host_tests::envoy::{native_ext_authz, wasm_filter, AUTH_CLUSTER, HTTP_AUTH_CLUSTER};
+use host_tests::envoy::{
+    native_ext_authz, wasm_filter, AUTH_CLUSTER, HANGUP_CLUSTER, HTTP_AUTH_CLUSTER,
+};
 use host_tests::{compare, AuthAction, Harness, Listener, Request};
 use serde_json::{json, Value};
 
@@ -31,13 +33,14 @@ fn pairs() -> Vec<(&'static str, Value)> {
         "retry_on": "unavailable,reset",
         "retry_back_off": {"base_interval": "0.01s", "max_interval": "1s"}
     });
-    let http = |name: &str, retry_policy: Value| {
+    let http_to = |cluster: &str, name: &str, retry_policy: Value| {
         json!({"stat_prefix": name, "http_service": {
-            "server_uri": {"uri": "http://authz.local", "cluster": HTTP_AUTH_CLUSTER, "timeout": "2s"},
+            "server_uri": {"uri": "http://authz.local", "cluster": cluster, "timeout": "2s"},
             "authorization_request": {"allowed_headers": {"patterns": [{"exact": "x-case"}, {"prefix": "x-auth-"}]}},
             "retry_policy": retry_policy
         }})
     };
+    let http = |name: &str, retry_policy: Value| http_to(HTTP_AUTH_CLUSTER, name, retry_policy);
     let back_off = json!({"base_interval": "0.01s", "max_interval": "1s"});
     let off = json!({"default_value": {"numerator": 0}, "runtime_key": "authz.enabled"});
     vec![
@@ -71,6 +74,14 @@ fn pairs() -> Vec<(&'static str, Value)> {
             http(
                 "http_retrying",
                 json!({"num_retries": 2, "retry_on": "5xx", "retry_back_off": back_off}),
+            ),
+        ),
+        (
+            "http_reset",
+            http_to(
+                HANGUP_CLUSTER,
+                "http_reset",
+                json!({"num_retries": 2, "retry_on": "reset", "retry_back_off": back_off}),
             ),
         ),
         (
@@ -367,5 +378,38 @@ fn shadow_mode_under_failure_mode_allow_as_native() {
     assert_eq!(
         failed.shadow,
         Some(json!({"check_result": "ERROR", "status_code": 403}))
+    );
+}
+
+/// A server that closes every connection at once, under `retry_on: reset`: both fail closed after
+/// two retries. Native's router waits its back-off before each retry and opens a new connection
+/// for it; this filter retries at once (no timer), and its retries fail on the connection that
+/// is closing without reaching the server: one connection, where native makes three. The
+/// README says so; the test pins both sides of that difference.
+#[test]
+fn http_retries_on_a_reset_fail_closed_as_native() {
+    let h = harness();
+    let connections = || {
+        h.envoy
+            .stat(&format!("cluster.{HANGUP_CLUSTER}.upstream_cx_total"))
+    };
+    let retries = || h.plugin_stat("ext_authz.http_reset.retry");
+    let mut made = Vec::new();
+    for listener in ["native_http_reset", "wasm_http_reset"] {
+        let case = h.case(listener);
+        let before = (connections(), retries());
+        let response = h.send(listener, &Request::get("/api/pets/1").case(&case));
+        assert_eq!(response.status, 403, "{listener}");
+        assert!(h.backend.requests(&case).is_empty(), "{listener}");
+        made.push((connections() - before.0, retries() - before.1));
+    }
+    assert_eq!(
+        made[0].0, 3,
+        "native: the first try and two retries, each its own connection"
+    );
+    assert_eq!(
+        made[1],
+        (1, 2),
+        "this filter: two retries, on the closing connection"
     );
 }

@@ -241,11 +241,12 @@ impl<H: Host> ExtAuthz<H> {
             .host
             .http_call_response_body(wanted)
             .unwrap_or_default();
+        let reset = retry::reset_before_headers(&body);
         let decision = match header_map::parse(&map) {
             Some(headers) => http_check::decision(http, &headers, body),
             None => Decision::Error(malformed_header_map()),
         };
-        if self.retried(http, &decision) {
+        if self.retried(http, &decision, reset) {
             return;
         }
         self.answered(Answer {

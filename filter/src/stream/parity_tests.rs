@@ -283,3 +283,24 @@ fn an_http_retry_stops_at_num_retries_a_condition_not_listed_or_the_deadline() {
     assert_eq!(host.replies()[2].status, 403);
     assert_eq!(host.counter("retry"), 2);
 }
+
+#[test]
+fn envoys_answer_for_a_reset_is_retried_under_reset_and_a_servers_503_is_not() {
+    let host = MockHost::new();
+    let config = r#"{"http_service": {"server_uri": {"uri": "http://h", "cluster": "auth", "timeout": "1s"},
+        "retry_policy": {"num_retries": 1, "retry_on": "reset"}}}"#;
+    let plugin = Rc::new(Plugin::configure(&host, config.as_bytes()).unwrap());
+    let mut stream = ExtAuthz::new(7, host.clone(), Rc::clone(&plugin));
+    stream.on_http_request_headers(true);
+    let reset = b"upstream connect error or disconnect/reset before headers. reset reason: connection termination";
+    host.answer_http(&[(":status", "503")], reset);
+    stream.on_http_call_response(host.last_call().token(), reset.len());
+    assert_eq!(host.calls().len(), 2);
+
+    let mut stream = ExtAuthz::new(8, host.clone(), plugin);
+    stream.on_http_request_headers(true);
+    host.answer_http(&[(":status", "503")], b"busy");
+    stream.on_http_call_response(host.last_call().token(), 4);
+    assert_eq!(host.calls().len(), 3);
+    assert_eq!(host.counter("retry"), 1);
+}

@@ -16,6 +16,10 @@ use crate::config::HttpService;
 use crate::decision::{CheckError, Decision};
 use crate::host::{Action, Host, LogLevel};
 
+/// The body of the 503 Envoy answers an HTTP call with when the server reset the stream or the
+/// connection before its headers (or could not be reached): not the server's answer.
+const RESET_BEFORE_HEADERS: &[u8] = b"upstream connect error or disconnect/reset before headers";
+
 /// The least a try may be given: the host counts whole milliseconds.
 const LEAST_TRY: Duration = Duration::from_millis(1);
 
@@ -25,6 +29,13 @@ pub(super) struct Tries {
     /// When the first try went out.
     started: Option<Duration>,
     retries: u32,
+}
+
+/// Whether an HTTP call's answer is Envoy's own for a reset or a failed connection. Native's
+/// router retries those under `reset` and `connect-failure` before it makes that answer; the
+/// host's call hands the answer over instead, so it is told by its body.
+pub(super) fn reset_before_headers(body: &[u8]) -> bool {
+    body.starts_with(RESET_BEFORE_HEADERS)
 }
 
 impl<H: Host> ExtAuthz<H> {
@@ -43,14 +54,21 @@ impl<H: Host> ExtAuthz<H> {
         timeout.min(retry.per_try_timeout).min(left).max(LEAST_TRY)
     }
 
-    /// Sends the current HTTP step again if its policy retries this failed try; true if it did
-    /// (the request stays held, or was ended if the retry could not be sent).
-    pub(super) fn retried(&mut self, service: &HttpService, decision: &Decision) -> bool {
+    /// Sends the current HTTP step again if its policy retries this failed try (`reset`: the
+    /// answer is Envoy's for a reset or a failed connection); true if it did (the request stays
+    /// held, or was ended if the retry could not be sent).
+    pub(super) fn retried(
+        &mut self,
+        service: &HttpService,
+        decision: &Decision,
+        reset: bool,
+    ) -> bool {
         let Some(retry) = service.retry else {
             return false;
         };
         let status = match decision {
             Decision::Error(CheckError::HttpCall) => None,
+            Decision::Error(CheckError::ServerError(503)) if reset => None,
             Decision::Error(CheckError::ServerError(status)) => Some(*status),
             Decision::Deny(reply) => Some(reply.status),
             _ => return self.tries_over(),
