@@ -10,6 +10,7 @@
 mod apply;
 pub mod chain;
 mod dispatch;
+mod filter_enabled;
 mod header_limit;
 mod metadata;
 mod retry;
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use crate::check_request::RequestBody;
 use crate::config::{Check, Selection, WithRequestBody};
-use crate::decision::{Answer, CheckError, Decision, HeaderMutation, LocalReply, DETAILS_ERROR};
+use crate::decision::{Answer, CheckError, Decision, HeaderMutation, LocalReply};
 use crate::header_map;
 use crate::host::{Action, Headers, Host, LogLevel};
 use crate::http_check;
@@ -107,19 +108,18 @@ impl<H: Host> ExtAuthz<H> {
     pub fn on_http_request_headers(&mut self, end_of_stream: bool) -> Action {
         self.with_request_headers(|this, headers| {
             this.selection = this.plugin.config.select(&RequestView::new(headers));
-            let Some(settings) = this.settings() else {
+            let Some(body) = this.settings().map(|s| s.with_request_body) else {
                 // A disabled route: no check, no hold.
                 this.plugin.stats.record_disabled(&this.host);
                 this.state = State::Decided;
                 return Action::Continue;
             };
-            let enabled = this.plugin.config.filter_enabled;
-            if enabled.samples() && !enabled.enabled(this.plugin.sampler.next()) {
-                return this.left_out();
+            if let Some(action) = this.left_out() {
+                return action;
             }
             // Without a body to wait for, the check goes out at once. The bytes after an upgrade
             // request are the upgraded stream, not a body: native checks it at once too.
-            if settings.with_request_body.is_none() || end_of_stream || is_upgrade(headers) {
+            if body.is_none() || end_of_stream || is_upgrade(headers) {
                 return this.run(Request {
                     headers,
                     body: None,
@@ -278,24 +278,6 @@ impl<H: Host> ExtAuthz<H> {
             }
         }
         self.finish();
-    }
-
-    /// `filter_enabled` left this request out: it goes on unchecked, or, under `deny_at_disable`,
-    /// gets `status_on_error` with an empty body, as native answers it. Counted `disabled` either way.
-    fn left_out(&mut self) -> Action {
-        self.plugin.stats.record_disabled(&self.host);
-        self.state = State::Decided;
-        let Some(status) = self.plugin.config.deny_at_disable else {
-            return Action::Continue;
-        };
-        let reply = LocalReply {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-            details: DETAILS_ERROR.into(),
-        };
-        apply::reply(&self.host, self.context_id, &reply);
-        Action::Pause
     }
 
     // --- the request ----------------------------------------------------------------------
