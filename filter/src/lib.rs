@@ -35,6 +35,7 @@ pub mod plugin;
 pub mod proto;
 pub mod query;
 pub mod route;
+pub mod sampler;
 pub mod stats;
 pub mod stream;
 pub mod trace_context;

@@ -8,6 +8,7 @@ use crate::cache::Cache;
 use crate::config::{Config, ConfigErrors};
 use crate::decision::CheckError;
 use crate::host::{Host, LogLevel};
+use crate::sampler::Sampler;
 use crate::stats::Stats;
 
 pub struct Plugin {
@@ -17,6 +18,8 @@ pub struct Plugin {
     pub body_watch: BodyWatch,
     /// `decision_cache`, when configured.
     pub cache: Option<Cache>,
+    /// The draws `filter_enabled` samples with.
+    pub sampler: Sampler,
 }
 
 /// The most problems of a config Envoy's log gets at load, one line each; the checker shows all.
@@ -49,6 +52,7 @@ impl Plugin {
             stats,
             body_watch: BodyWatch::default(),
             cache,
+            sampler: Sampler::seeded(host.now().map_or(0, |t| t.as_nanos() as u64)),
         })
     }
 

@@ -27,6 +27,9 @@ pub struct Stats {
     failure_mode_allowed: u32,
     disabled: u32,
     invalid: u32,
+    shadow_denied: u32,
+    shadow_error: u32,
+    retry: u32,
     check_latency: u32,
 }
 
@@ -42,6 +45,9 @@ impl Stats {
             failure_mode_allowed: counter("failure_mode_allowed")?,
             disabled: counter("disabled")?,
             invalid: counter("invalid")?,
+            shadow_denied: counter("shadow_denied")?,
+            shadow_error: counter("shadow_error")?,
+            retry: counter("retry")?,
             check_latency: host
                 .define_metric(MetricKind::Histogram, &format!("{prefix}check_latency_ms"))?,
         })
@@ -50,6 +56,21 @@ impl Stats {
     /// A request a `disabled` route let through unchecked.
     pub fn record_disabled(&self, host: &impl Host) {
         host.increment_metric(self.disabled);
+    }
+
+    /// `shadow_mode`: a denial that was not enforced.
+    pub fn record_shadow_denied(&self, host: &impl Host) {
+        host.increment_metric(self.shadow_denied);
+    }
+
+    /// `shadow_mode`: a failure that was not enforced.
+    pub fn record_shadow_error(&self, host: &impl Host) {
+        host.increment_metric(self.shadow_error);
+    }
+
+    /// `http_service.retry_policy`: one more try of an authorization request.
+    pub fn record_retry(&self, host: &impl Host) {
+        host.increment_metric(self.retry);
     }
 
     /// How long one call to an auth server took, answered or failed.

@@ -83,7 +83,7 @@ fn nothing_close_lists_the_fields_once_in_snake_case() {
     let found = errors(r#"{"grpc_service": {"envoy_grpc": {"cluster_name": "c"}, "zzzz": 1}}"#);
     assert_eq!(
         found,
-        ["grpc_service.zzzz: unknown field `zzzz`; the fields here are envoy_grpc, timeout, initial_metadata"]
+        ["grpc_service.zzzz: unknown field `zzzz`; the fields here are envoy_grpc, timeout, initial_metadata, retry_policy"]
     );
     let top = errors(r#"{"grpc_service": {"envoy_grpc": {"cluster_name": "c"}}, "qqqq": 1}"#);
     let list = top[0].split("the fields here are ").nth(1).unwrap();
@@ -135,10 +135,10 @@ fn a_refused_native_field_keeps_its_reason_beside_the_other_errors() {
     assert_eq!(
         errors(
             r#"{"grpc_service": {"envoy_grpc": {"cluster_name": ""}, "google_grpc": {}},
-                "filter_enabled": {}, "failure_mode_allow": "yes"}"#
+                "filter_enabled_metadata": {}, "failure_mode_allow": "yes"}"#
         ),
         [
-            "filter_enabled: is not supported: a wasm filter cannot read runtime fractions",
+            "filter_enabled_metadata: is not supported: a wasm filter cannot match dynamic metadata",
             "grpc_service.google_grpc: is not supported: a wasm filter calls out through Envoy; use envoy_grpc",
             "failure_mode_allow: invalid type: string \"yes\", expected a boolean",
             "grpc_service.envoy_grpc.cluster_name: must not be empty",

@@ -281,6 +281,8 @@ pub fn bootstrap_with_clusters(
                             "details": "%RESPONSE_CODE_DETAILS%",
                             "flags": "%RESPONSE_FLAGS%",
                             "filter_state": "%FILTER_STATE(wasm.ext_authz.dynamic_metadata:PLAIN)%",
+                            "shadow": "%FILTER_STATE(wasm.ext_authz.shadow_decision:PLAIN)%",
+                            "native_shadow": "%FILTER_STATE(envoy.filters.http.ext_authz.shadow:PLAIN)%",
                             "dynamic_metadata": "%DYNAMIC_METADATA(envoy.filters.http.ext_authz)%"
                         }}
                     }

@@ -2,9 +2,10 @@
 //! (`shared/seeds/001`): a path under `/api/pets/1` gets 200, anything else 401 with
 //! `x-server: pythonauth`. It records every request it gets, per `x-case`.
 //!
-//! Besides, for tests: `x-auth-status: N` answers N, and every `x-auth-echo-<name>: v` request
-//! header comes back as `<name>: v`. A request without `x-case` (the config did not let it go)
-//! is recorded under its `case=` query parameter.
+//! Besides, for tests: `x-auth-status: N` answers N, every `x-auth-echo-<name>: v` request
+//! header comes back as `<name>: v`, and `x-auth-fail-first: N` answers the case's first N
+//! requests 503 (a server that fails, then recovers). A request without `x-case` (the config did
+//! not let it go) is recorded under its `case=` query parameter.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -58,6 +59,17 @@ async fn answer(
             .headers
             .push((":authority".into(), authority.into_bytes()));
     }
+    let case = recorded
+        .header_all("x-case")
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let earlier = crate::backend::recorded(&records, &case).len();
+    let failing = recorded
+        .header_all("x-auth-fail-first")
+        .first()
+        .and_then(|n| n.parse::<usize>().ok())
+        .is_some_and(|n| earlier < n);
     let status = recorded
         .header_all("x-auth-status")
         .first()
@@ -67,6 +79,7 @@ async fn answer(
         } else {
             401
         });
+    let status = if failing { 503 } else { status };
     let mut response = hyper::Response::builder()
         .status(status)
         .header("x-server", "pythonauth");

@@ -199,6 +199,9 @@ pub struct AccessLogLine {
     pub filter_state: Option<String>,
     /// The dynamic metadata namespace `envoy.filters.http.ext_authz` (native's), or `None`.
     pub dynamic_metadata: Option<serde_json::Value>,
+    /// `shadow_mode`'s decision: filter state `wasm.ext_authz.shadow_decision` (this filter's),
+    /// or else `envoy.filters.http.ext_authz.shadow` (native's).
+    pub shadow: Option<String>,
 }
 
 impl AccessLogLine {
@@ -217,6 +220,10 @@ impl AccessLogLine {
                 .and_then(|v| v.as_str())
                 .map(str::to_owned),
             dynamic_metadata: json.get("dynamic_metadata").filter(|v| present(v)).cloned(),
+            shadow: ["shadow", "native_shadow"]
+                .iter()
+                .filter_map(|key| json.get(*key).filter(|v| present(v)))
+                .find_map(|v| v.as_str().map(str::to_owned)),
         })
     }
 }

@@ -78,8 +78,8 @@ fn wrong_type() {
 #[test]
 fn native_field_not_supported_here() {
     assert_refused(
-        json!({"grpc_service": {"envoy_grpc": {"cluster_name": "ext_authz"}}, "filter_enabled": {"default_value": {"numerator": 50}}}),
-        "filter_enabled: is not supported: a wasm filter cannot read runtime fractions",
+        json!({"grpc_service": {"envoy_grpc": {"cluster_name": "ext_authz"}}, "bootstrap_metadata_labels_key": "labels"}),
+        "bootstrap_metadata_labels_key: is not supported: a wasm filter cannot read bootstrap labels",
     );
 }
 

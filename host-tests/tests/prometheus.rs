@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use envoy_types::pb::envoy::service::auth::v3::OkHttpResponse;
 use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value as ProtoValue};
 use host_tests::auth_server::{allow, allow_with, deny, set_header};
-use host_tests::envoy::{admin_get, wasm_filter, workspace_root, AUTH_CLUSTER, DOWN_CLUSTER};
+use host_tests::envoy::{
+    admin_get, wasm_filter, workspace_root, AUTH_CLUSTER, DOWN_CLUSTER, HTTP_AUTH_CLUSTER,
+};
 use host_tests::{AuthAction, Harness, Listener, Request};
 use serde_json::{json, Value};
 
@@ -66,6 +68,15 @@ fn every_documented_metric_is_scraped_with_its_count() {
     health["routes"] = json!([{"match": {"path": "/healthz"}, "disabled": true}]);
     let mut validating = grpc(AUTH_CLUSTER);
     validating["validate_mutations"] = json!(true);
+    let mut shadow = grpc(AUTH_CLUSTER);
+    shadow["shadow_mode"] = json!(true);
+    let mut shadow_down = grpc(DOWN_CLUSTER);
+    shadow_down["shadow_mode"] = json!(true);
+    let retrying = json!({"http_service": {
+        "server_uri": {"uri": "http://authz.local", "cluster": HTTP_AUTH_CLUSTER, "timeout": "2s"},
+        "authorization_request": {"allowed_headers": {"patterns": [{"exact": "x-case"}, {"prefix": "x-auth-"}]}},
+        "retry_policy": {"num_retries": 1, "retry_on": "5xx"}
+    }});
     let mut prefixed = grpc(AUTH_CLUSTER);
     prefixed["stat_prefix"] = json!("tenant_a");
     let mut cached = grpc(AUTH_CLUSTER);
@@ -78,6 +89,9 @@ fn every_documented_metric_is_scraped_with_its_count() {
         Listener::new("validating", vec![wasm_filter(&validating)]),
         Listener::new("prefixed", vec![wasm_filter(&prefixed)]),
         Listener::new("cached", vec![wasm_filter(&cached)]),
+        Listener::new("shadow", vec![wasm_filter(&shadow)]),
+        Listener::new("shadow_down", vec![wasm_filter(&shadow_down)]),
+        Listener::new("retrying", vec![wasm_filter(&retrying)]),
     ]);
 
     // A different number of each, so that two names swapped would show.
@@ -129,13 +143,28 @@ fn every_documented_metric_is_scraped_with_its_count() {
     send("cached", Request::get("/").case(&stale), 1, 200);
     send("cached", Request::get("/").case(&denied), 2, 403);
 
-    // Counters, and the histogram's observations: one per Check call that ended, whether it
-    // allowed, denied, failed or was refused (4 + 3 + 2 + 5 + 7 + 1 + 1 + 1 + 2); disabled routes
-    // and cache hits make no call. A hit or a stale allow counts in ok as the answer did.
+    // Shadow mode: 2 denials and 1 failure, none enforced.
+    send("shadow", Request::get("/").case(&denied), 2, 200);
+    send("shadow_down", Request::get("/"), 1, 200);
+    // An HTTP server that fails its first answer: one retry, then an allow.
+    let retried = h.case("retried");
+    send(
+        "retrying",
+        Request::get("/api/pets/1")
+            .case(&retried)
+            .header("x-auth-fail-first", "1"),
+        1,
+        200,
+    );
+
+    // Counters, and the histogram's observations: one per call that ended, whether it allowed,
+    // denied, failed or was refused (4 + 3 + 2 + 5 + 7; 1 + 1 + 1 + 2 of the cache; 2 + 1 in
+    // shadow mode; 2 tries of the retried one); disabled routes and cache hits make no call. A hit
+    // or a stale allow counts in ok as the answer did.
     let expected: HashMap<&str, f64> = [
-        ("ext_authz_ok", 4.0 + 9.0 + 2.0),
-        ("ext_authz_denied", 3.0 + 2.0),
-        ("ext_authz_error", 7.0),
+        ("ext_authz_ok", 4.0 + 9.0 + 2.0 + 1.0),
+        ("ext_authz_denied", 3.0 + 2.0 + 2.0),
+        ("ext_authz_error", 7.0 + 1.0),
         ("ext_authz_failure_mode_allowed", 5.0),
         ("ext_authz_disabled", 6.0),
         ("ext_authz_invalid", 7.0),
@@ -144,7 +173,10 @@ fn every_documented_metric_is_scraped_with_its_count() {
         ("ext_authz_cache_stale_served", 1.0),
         ("ext_authz_cache_store", 2.0),
         ("ext_authz_cache_skip", 3.0),
-        ("ext_authz_check_latency_ms", 26.0),
+        ("ext_authz_shadow_denied", 2.0),
+        ("ext_authz_shadow_error", 1.0),
+        ("ext_authz_retry", 1.0),
+        ("ext_authz_check_latency_ms", 31.0),
     ]
     .into_iter()
     .collect();

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::duration::ProtoDuration;
 use super::error::ConfigError;
 use super::messages::{header_values, RawHeaderValue};
+use super::retry::{retry_policy, RawRetryPolicy, RetryPolicy};
 use crate::proto::wire;
 
 /// The default `grpc_service.timeout`, as native: 200 ms.
@@ -29,6 +30,9 @@ pub struct RawGrpcService {
     /// gRPC metadata sent with every Check call.
     #[serde(default, alias = "initialMetadata")]
     pub initial_metadata: Vec<RawHeaderValue>,
+    /// Retries of a failed Check call, made by Envoy's gRPC client as for native ext_authz.
+    #[serde(default, alias = "retryPolicy")]
+    pub retry_policy: Option<RawRetryPolicy>,
 }
 
 /// Native `GrpcService.EnvoyGrpc`.
@@ -53,6 +57,7 @@ pub struct GrpcService {
     pub timeout: Duration,
     /// Sent as gRPC metadata on every call; keys lower-case.
     pub initial_metadata: Vec<(String, String)>,
+    pub retry_policy: Option<RetryPolicy>,
     /// `envoy.config.core.v3.GrpcService` serialized, the form `dispatch_grpc_call` takes so that
     /// `authority` and Istio cluster names such as `outbound|9000||authz.ns.svc.cluster.local` work.
     pub target: Vec<u8>,
@@ -90,22 +95,40 @@ pub(crate) fn grpc_service(field: &str, grpc: RawGrpcService) -> Result<GrpcServ
         grpc.initial_metadata,
         "is not a valid gRPC metadata key",
     )?;
-    let target = grpc_service_target(&envoy_grpc.cluster_name, &envoy_grpc.authority);
+    let retry_policy = grpc
+        .retry_policy
+        .map(|raw| retry_policy(&format!("{field}.retry_policy"), raw))
+        .transpose()?;
+    let target = grpc_service_target(
+        &envoy_grpc.cluster_name,
+        &envoy_grpc.authority,
+        retry_policy.as_ref(),
+    );
     Ok(GrpcService {
         cluster_name: envoy_grpc.cluster_name,
         authority: envoy_grpc.authority,
         timeout,
         initial_metadata,
+        retry_policy,
         target,
     })
 }
 
-/// Serializes `GrpcService { envoy_grpc { cluster_name, authority } }`.
-fn grpc_service_target(cluster_name: &str, authority: &str) -> Vec<u8> {
+/// Serializes `GrpcService { envoy_grpc { cluster_name, authority }, retry_policy }`. The
+/// timeout and metadata go with each call instead.
+fn grpc_service_target(
+    cluster_name: &str,
+    authority: &str,
+    retry_policy: Option<&RetryPolicy>,
+) -> Vec<u8> {
     let mut envoy_grpc = Vec::new();
     wire::bytes_field(&mut envoy_grpc, 1, cluster_name.as_bytes());
     wire::bytes_field(&mut envoy_grpc, 2, authority.as_bytes());
     let mut service = Vec::new();
     wire::bytes_field(&mut service, 1, &envoy_grpc);
+    if let Some(policy) = retry_policy {
+        // `GrpcService.retry_policy`: the client's default for every call it makes.
+        wire::message_field(&mut service, 6, |buf| policy.encode(buf));
+    }
     service
 }

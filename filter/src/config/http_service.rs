@@ -9,6 +9,7 @@ use super::duration::ProtoDuration;
 use super::error::ConfigError;
 use super::grpc_service::DEFAULT_TIMEOUT;
 use super::messages::{header_values, list_string_matcher, RawHeaderValue, RawListStringMatcher};
+use super::retry::{retry_policy, HttpRetry, RawRetryPolicy};
 use crate::route::matcher::StringMatch;
 
 #[derive(Debug, Deserialize)]
@@ -25,6 +26,9 @@ pub struct RawHttpService {
     pub authorization_request: RawAuthorizationRequest,
     #[serde(default, alias = "authorizationResponse")]
     pub authorization_response: RawAuthorizationResponse,
+    /// Retries of a failed authorization request, made by the filter (see `config::retry`).
+    #[serde(default, alias = "retryPolicy")]
+    pub retry_policy: Option<RawRetryPolicy>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +91,7 @@ pub struct HttpService {
     /// `None`: every server header goes to the client on a denial.
     pub allowed_client_headers: Option<Vec<StringMatch>>,
     pub allowed_client_headers_on_success: Vec<StringMatch>,
+    pub retry: Option<HttpRetry>,
 }
 
 pub fn http_service(field: &str, raw: RawHttpService) -> Result<HttpService, ConfigError> {
@@ -123,6 +128,11 @@ pub fn http_service(field: &str, raw: RawHttpService) -> Result<HttpService, Con
         request.headers_to_add,
         "is not a header name",
     )?;
+    let retry = raw
+        .retry_policy
+        .map(|raw| retry_policy(&format!("{field}.retry_policy"), raw))
+        .transpose()?
+        .map(|policy| policy.for_http());
     let response = raw.authorization_response;
     let response_field = format!("{field}.authorization_response");
     Ok(HttpService {
@@ -154,6 +164,7 @@ pub fn http_service(field: &str, raw: RawHttpService) -> Result<HttpService, Con
             response.allowed_client_headers_on_success,
         )?
         .unwrap_or_default(),
+        retry,
     })
 }
 

@@ -22,6 +22,7 @@ pub mod decision_cache;
 pub mod duration;
 mod error;
 mod every_error;
+mod filter_enabled;
 mod grpc_service;
 pub mod http_service;
 mod json_path;
@@ -29,11 +30,13 @@ mod messages;
 mod mutation_rules;
 mod raw;
 mod refused;
+mod retry;
 mod route;
 mod settings;
 pub mod steps;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use filter_enabled::FilterEnabled;
 pub use grpc_service::{GrpcService, DEFAULT_TIMEOUT};
 pub use http_service::HttpService;
 pub use messages::{is_header_name, is_header_value, WithRequestBody};
@@ -64,6 +67,8 @@ pub struct Config {
     /// The top-level auth server.
     pub service: Service,
     pub failure_mode: FailureMode,
+    /// `status_on_error`, also under `failure_mode_allow` (for `deny_at_disable` and shadow mode).
+    pub status_on_error: u16,
     /// Encoded once here, copied into every CheckRequest: the `context_extensions` map entries.
     pub context_extensions: ContextExtensions,
     /// `with_request_body`: when set, the body goes to the auth server.
@@ -89,7 +94,18 @@ pub struct Config {
     pub propagate_trace_context: bool,
     /// `decision_cache`: answers kept and shared across workers; `None`, every request is asked.
     pub decision_cache: Option<decision_cache::DecisionCache>,
+    /// `shadow_mode`: decisions are counted and recorded, never enforced (see `stream::shadow`).
+    pub shadow_mode: bool,
+    /// `filter_enabled`'s default: the share of requests checked.
+    pub filter_enabled: FilterEnabled,
+    /// `deny_at_disable`'s default: a request left unchecked gets this status instead of going on.
+    pub deny_at_disable: Option<u16>,
+    /// `max_request_headers_kb`, in bytes: the most the request's headers may take after changes.
+    pub max_request_headers_bytes: usize,
 }
+
+/// Envoy's default `max_request_headers_kb`.
+pub const DEFAULT_MAX_REQUEST_HEADERS_KB: u32 = 60;
 
 /// Metadata sent to the auth server.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -168,8 +184,9 @@ impl Config {
             raw.steps,
             raw.timeout,
         ));
+        let status_on_error = errors.take(status_on_error(raw.status_on_error.as_ref()));
         let failure_mode = errors.take(failure_mode(
-            raw.status_on_error,
+            status_on_error.unwrap_or(DEFAULT_STATUS_ON_ERROR),
             raw.failure_mode_allow,
             raw.failure_mode_allow_header_add,
         ));
@@ -220,7 +237,6 @@ impl Config {
         errors.take(
             refused::ENFORCE_RESPONSE_HEADER_LIMITS.check(Some(raw.enforce_response_header_limits)),
         );
-        errors.take(refused::SHADOW_MODE.check(Some(raw.shadow_mode)));
         errors.take(refused::EMIT_CLIENT_SPAN.check(raw.emit_client_span));
         errors.take(refused::INCLUDE_PEER_CERTIFICATE.check(Some(raw.include_peer_certificate)));
         let mutations = errors.take(mutations(
@@ -230,6 +246,10 @@ impl Config {
         let decision_cache = raw
             .decision_cache
             .and_then(|c| errors.take(decision_cache::decision_cache("decision_cache", c)));
+        let filter_enabled = errors.take(filter_enabled::filter_enabled(raw.filter_enabled));
+        let deny_at_disable = errors.take(filter_enabled::deny_at_disable(raw.deny_at_disable));
+        let max_request_headers_bytes =
+            errors.take(max_request_headers_kb(raw.max_request_headers_kb));
         let (
             Some(top),
             Some(failure_mode),
@@ -237,7 +257,22 @@ impl Config {
             Some(headers),
             Some(metadata),
             Some(mutations),
-        ) = (top, failure_mode, routes, headers, metadata, mutations)
+            Some(status_on_error),
+            Some(filter_enabled),
+            Some(deny_at_disable),
+            Some(max_request_headers_bytes),
+        ) = (
+            top,
+            failure_mode,
+            routes,
+            headers,
+            metadata,
+            mutations,
+            status_on_error,
+            filter_enabled,
+            deny_at_disable,
+            max_request_headers_bytes,
+        )
         else {
             return Err(errors);
         };
@@ -252,10 +287,15 @@ impl Config {
             dynamic_metadata_ingestion: raw.enable_dynamic_metadata_ingestion.unwrap_or(true),
             max_denied_response_body_bytes: raw.max_denied_response_body_bytes,
             propagate_trace_context: raw.propagate_trace_context.unwrap_or(true),
+            shadow_mode: raw.shadow_mode,
+            filter_enabled,
+            deny_at_disable: deny_at_disable.then_some(status_on_error),
+            max_request_headers_bytes,
             metadata,
             headers,
             service: top.service,
             failure_mode,
+            status_on_error,
             context_extensions: top.context_extensions,
             with_request_body: top.with_request_body,
             stat_prefix: raw.stat_prefix,
@@ -339,30 +379,42 @@ fn service(
     }
 }
 
-/// `failure_mode_allow`, `failure_mode_allow_header_add` and `status_on_error`. The status is
-/// judged even when failing open, as it always was.
+/// `status_on_error`, judged even when failing open, as it always was.
+fn status_on_error(status: Option<&RawHttpStatus>) -> Result<u16, ConfigError> {
+    match status {
+        None => Ok(DEFAULT_STATUS_ON_ERROR),
+        Some(status) => match u16::try_from(status.code) {
+            Ok(code @ 200..=599) => Ok(code),
+            _ => Err(ConfigError::new(
+                "status_on_error.code",
+                format!("{} is not an HTTP status between 200 and 599", status.code),
+            )),
+        },
+    }
+}
+
+/// `failure_mode_allow` and `failure_mode_allow_header_add`, over `status_on_error`.
 fn failure_mode(
-    status_on_error: Option<RawHttpStatus>,
+    status_on_error: u16,
     allow: bool,
     add_header: bool,
 ) -> Result<FailureMode, ConfigError> {
-    let status_on_error = match status_on_error {
-        None => DEFAULT_STATUS_ON_ERROR,
-        Some(status) => match u16::try_from(status.code) {
-            Ok(code @ 200..=599) => code,
-            _ => {
-                return Err(ConfigError::new(
-                    "status_on_error.code",
-                    format!("{} is not an HTTP status between 200 and 599", status.code),
-                ))
-            }
-        },
-    };
     Ok(if allow {
         FailureMode::Allow { add_header }
     } else {
         FailureMode::Deny { status_on_error }
     })
+}
+
+/// `max_request_headers_kb`, in the range Envoy's connection manager takes, as bytes.
+fn max_request_headers_kb(kb: Option<u32>) -> Result<usize, ConfigError> {
+    match kb.unwrap_or(DEFAULT_MAX_REQUEST_HEADERS_KB) {
+        kb @ 1..=8192 => Ok(kb as usize * 1024),
+        kb => Err(ConfigError::new(
+            "max_request_headers_kb",
+            format!("{kb} is not between 1 and 8192, the range of the connection manager's"),
+        )),
+    }
 }
 
 /// Only "V3" exists; anything else is a config for another Envoy.

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::error::{ConfigError, ConfigErrors};
 use super::every_error::{self, Removals};
+use super::filter_enabled::{RawRuntimeFeatureFlag, RawRuntimeFractionalPercent};
 use super::grpc_service::RawGrpcService;
 use super::http_service::RawHttpService;
 use super::json_path::Segment;
@@ -121,7 +122,8 @@ pub struct RawConfig {
     /// Only `false` is accepted: a wasm filter cannot read the connection manager's limits.
     #[serde(default, alias = "enforceResponseHeaderLimits")]
     pub enforce_response_header_limits: bool,
-    /// Only `false` is accepted: native's shadow decision is a filter state object of its own.
+    /// Count and record each decision (filter state `wasm.ext_authz.shadow_decision`) but never
+    /// enforce a denial or a failure: the request always goes on.
     #[serde(default, alias = "shadowMode")]
     pub shadow_mode: bool,
     /// Only `false` (or unset) is accepted: the host's calls carry no client span.
@@ -140,6 +142,20 @@ pub struct RawConfig {
     /// `config::decision_cache`).
     #[serde(default, alias = "decisionCache")]
     pub decision_cache: Option<RawDecisionCache>,
+    /// The share of requests checked, sampled per request; unset, all of them. The runtime key is
+    /// not read: `default_value` applies.
+    #[serde(default, alias = "filterEnabled")]
+    pub filter_enabled: Option<RawRuntimeFractionalPercent>,
+    /// A request `filter_enabled` leaves unchecked gets `status_on_error` instead of going on.
+    /// The runtime key is not read: `default_value` applies.
+    #[serde(default, alias = "denyAtDisable")]
+    pub deny_at_disable: Option<RawRuntimeFeatureFlag>,
+    /// This filter's own: the connection manager's `max_request_headers_kb` (default 60, as
+    /// Envoy's), which a wasm filter cannot read. A request the server's changes push past it gets
+    /// 500, as native answers it.
+    #[serde(default, alias = "maxRequestHeadersKb")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 8192)))]
+    pub max_request_headers_kb: Option<u32>,
     /// Per-route settings: the first entry whose `match` fits applies (see `config::route`).
     #[serde(default)]
     pub routes: Vec<RawRoute>,

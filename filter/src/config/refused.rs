@@ -61,11 +61,6 @@ pub(super) const ENFORCE_RESPONSE_HEADER_LIMITS: Refusal = value(
     true,
     "true is not supported: a wasm filter cannot read the connection manager's header limits",
 );
-pub(super) const SHADOW_MODE: Refusal = value(
-    "shadow_mode",
-    true,
-    "true is not supported: native records its shadow decision in a filter state object a wasm filter cannot create",
-);
 pub(super) const EMIT_CLIENT_SPAN: Refusal = value(
     "emit_client_span",
     true,
@@ -88,16 +83,8 @@ pub(super) const EXT_AUTHZ: &[Refusal] = &[
         "is not supported: a wasm filter cannot create native's ExtAuthzLoggingInfo filter state object; check latencies are in the check_latency_ms histogram",
     ),
     field(
-        "filter_enabled",
-        "is not supported: a wasm filter cannot read runtime fractions",
-    ),
-    field(
         "filter_enabled_metadata",
         "is not supported: a wasm filter cannot match dynamic metadata",
-    ),
-    field(
-        "deny_at_disable",
-        "is not supported: a wasm filter cannot read runtime flags",
     ),
     field(
         "bootstrap_metadata_labels_key",
@@ -109,22 +96,15 @@ pub(super) const EXT_AUTHZ: &[Refusal] = &[
     ),
     CLEAR_ROUTE_CACHE,
     ENFORCE_RESPONSE_HEADER_LIMITS,
-    SHADOW_MODE,
     EMIT_CLIENT_SPAN,
     INCLUDE_PEER_CERTIFICATE,
 ];
 
 /// The native GrpcService fields refused.
-pub(super) const GRPC_SERVICE: &[Refusal] = &[
-    field(
-        "google_grpc",
-        "is not supported: a wasm filter calls out through Envoy; use envoy_grpc",
-    ),
-    field(
-        "retry_policy",
-        "is not supported: the host's gRPC call has no retries",
-    ),
-];
+pub(super) const GRPC_SERVICE: &[Refusal] = &[field(
+    "google_grpc",
+    "is not supported: a wasm filter calls out through Envoy; use envoy_grpc",
+)];
 
 /// Every key of `object` (in its order) that names a field refused outright, with its error.
 pub(super) fn refused_fields(

@@ -118,11 +118,13 @@ fn issue_config_parses_to_the_expected_config() {
                 ("x-tenant".into(), "acme".into()),
                 ("x-empty".into(), String::new()),
             ],
+            retry_policy: None,
             target: config.service.grpc().unwrap().target.clone(),
         }),
         failure_mode: FailureMode::Deny {
             status_on_error: 503,
         },
+        status_on_error: 503,
         context_extensions: ContextExtensions::new(entries.clone()),
         with_request_body: None,
         stat_prefix: "authz".into(),
@@ -136,6 +138,10 @@ fn issue_config_parses_to_the_expected_config() {
         max_denied_response_body_bytes: 0,
         propagate_trace_context: true,
         decision_cache: None,
+        shadow_mode: false,
+        filter_enabled: crate::config::FilterEnabled::ALWAYS,
+        deny_at_disable: None,
+        max_request_headers_bytes: 60 * 1024,
     };
     assert_eq!(config, expected);
 
@@ -474,25 +480,10 @@ fn grpc_service_requirements() {
         "grpc_service.google_grpc",
         "use envoy_grpc",
     );
-    assert_refused(
-        r#"{"grpc_service": {"envoy_grpc": {"cluster_name": "c"}, "retry_policy": {}}}"#,
-        "grpc_service.retry_policy",
-        "no retries",
-    );
 }
 
 #[test]
 fn refused_native_fields_name_their_reason() {
-    assert_refused(
-        &with_top(r#""filter_enabled": {}"#),
-        "filter_enabled",
-        "runtime",
-    );
-    assert_refused(
-        &with_top(r#""filterEnabled": {}"#),
-        "filter_enabled",
-        "runtime",
-    );
     assert_refused(
         &with_top(r#""http_service": {"server_uri": {"uri": "http://a", "cluster": "a"}}"#),
         "http_service",
@@ -519,7 +510,6 @@ fn refused_native_fields_name_their_reason() {
             "enforceResponseHeaderLimits",
             "header limits",
         ),
-        ("shadow_mode", "shadowMode", "filter state object"),
         ("emit_client_span", "emitClientSpan", "no client span"),
     ] {
         assert_refused(&with_top(&format!(r#""{field}": true"#)), field, reason);

@@ -11,8 +11,12 @@ mod apply;
 mod cache;
 pub mod chain;
 mod dispatch;
+mod filter_enabled;
+mod header_limit;
 mod metadata;
+mod retry;
 mod run;
+mod shadow;
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -79,6 +83,12 @@ pub struct ExtAuthz<H: Host> {
     call: Option<PendingCall>,
     /// The decision cache's miss whose call is out.
     cache_call: Option<cache::CacheCall>,
+    /// The request headers' size when last read ([`header_limit::byte_size`]), and the most the
+    /// changes made since can have added: together, a bound on their size now.
+    header_bytes: usize,
+    grown: usize,
+    /// `http_service.retry_policy`: the current HTTP step's tries.
+    tries: retry::Tries,
 }
 
 impl<H: Host> ExtAuthz<H> {
@@ -94,21 +104,27 @@ impl<H: Host> ExtAuthz<H> {
             chain: Chain::default(),
             call: None,
             cache_call: None,
+            header_bytes: 0,
+            grown: 0,
+            tries: retry::Tries::default(),
         }
     }
 
     pub fn on_http_request_headers(&mut self, end_of_stream: bool) -> Action {
         self.with_request_headers(|this, headers| {
             this.selection = this.plugin.config.select(&RequestView::new(headers));
-            let Some(settings) = this.settings() else {
+            let Some(body) = this.settings().map(|s| s.with_request_body) else {
                 // A disabled route: no check, no hold.
                 this.plugin.stats.record_disabled(&this.host);
                 this.state = State::Decided;
                 return Action::Continue;
             };
+            if let Some(action) = this.left_out() {
+                return action;
+            }
             // Without a body to wait for, the check goes out at once. The bytes after an upgrade
             // request are the upgraded stream, not a body: native checks it at once too.
-            if settings.with_request_body.is_none() || end_of_stream || is_upgrade(headers) {
+            if body.is_none() || end_of_stream || is_upgrade(headers) {
                 return this.run(Request {
                     headers,
                     body: None,
@@ -235,10 +251,14 @@ impl<H: Host> ExtAuthz<H> {
             .http_call_response_body(wanted)
             .unwrap_or_default();
         let kept = self.wants_raw().then(|| body.clone());
+        let reset = retry::reset_before_headers(&body);
         let decision = match header_map::parse(&map) {
             Some(headers) => http_check::decision(http, &headers, body),
             None => Decision::Error(malformed_header_map()),
         };
+        if self.retried(http, &decision, reset) {
+            return;
+        }
         if let Some(body) = kept {
             self.keep_raw(RawAnswer::Http { headers: map, body });
         }
@@ -321,7 +341,11 @@ impl<H: Host> ExtAuthz<H> {
             }
         };
         match header_map::parse(&map) {
-            Some(headers) => then(self, &headers),
+            Some(headers) => {
+                self.header_bytes = header_limit::byte_size(&headers);
+                self.grown = 0;
+                then(self, &headers)
+            }
             None => self.end(Decision::Error(malformed_header_map())),
         }
     }
@@ -403,5 +427,7 @@ fn is_upgrade(headers: &[(&[u8], &[u8])]) -> bool {
 
 #[cfg(test)]
 mod cache_tests;
+#[cfg(test)]
+mod parity_tests;
 #[cfg(test)]
 mod tests;

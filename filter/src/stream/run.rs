@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::chain::{self, StepRef};
 use super::dispatch::{self, GrpcCheck, Request};
-use super::{apply, metadata, ExtAuthz, Flow, PendingCall, State};
+use super::{apply, header_limit, metadata, shadow, ExtAuthz, Flow, PendingCall, State};
 use crate::check_request::RequestBody;
 use crate::config::steps::GrpcStep;
 use crate::config::{Check, FailureMode, GrpcService, HttpService};
@@ -80,13 +80,14 @@ impl<H: Host> ExtAuthz<H> {
     }
 
     fn send_http(
-        &self,
+        &mut self,
         settings: Check<'_>,
         service: &HttpService,
         request: Request<'_>,
         now: Duration,
     ) -> Result<PendingCall, CheckError> {
         let timeout = self.chain.timeout(settings.service, service.timeout, now)?;
+        let timeout = self.try_timeout(service, timeout, now);
         let token = dispatch::http(&self.host, &self.plugin.config, service, timeout, request)?;
         Ok(PendingCall {
             token,
@@ -153,7 +154,8 @@ impl<H: Host> ExtAuthz<H> {
             let elapsed = elapsed.unwrap_or_default();
             metadata::take(self, &decision, &answer.dynamic_metadata, elapsed);
         }
-        let failure_mode = self.plugin.config.failure_mode;
+        // In shadow mode nothing is let through by the failure mode: nothing is enforced at all.
+        let failure_mode = self.enforced_failure_mode();
         match decision {
             Decision::Allow(allow) => self.make_changes(allow),
             Decision::Error(error) if matches!(failure_mode, FailureMode::Allow { .. }) => {
@@ -174,15 +176,31 @@ impl<H: Host> ExtAuthz<H> {
     /// Ends the request with a decision: counts it, and applies it. `Continue` means the request
     /// may go on.
     pub(super) fn end(&mut self, decision: Decision) -> Action {
-        // A chain that failed open was counted when it failed.
-        if !(self.chain.failed_open && matches!(decision, Decision::Allow(_))) {
+        // An allow is counted once its changes are known to fit the header limit: native counts
+        // one that does not as invalid only. A chain that failed open was counted when it failed.
+        let allowed = matches!(decision, Decision::Allow(_));
+        let count_allow = allowed && !self.chain.failed_open;
+        if !allowed {
             self.count_and_log(&decision);
         }
         self.finish();
+        let decision = if self.plugin.config.shadow_mode {
+            shadow::record(self, decision)
+        } else {
+            decision
+        };
         let denied = matches!(decision, Decision::Deny(_));
         match decision.into_verdict(self.plugin.config.failure_mode) {
             Verdict::Continue(allow) => {
                 self.make_changes(allow);
+                if self.may_be_over_header_limit() {
+                    if let Err(why) = self.within_header_limit() {
+                        return self.refuse_oversized(why);
+                    }
+                }
+                if count_allow {
+                    self.count_and_log(&Decision::Allow(Allow::default()));
+                }
                 Action::Continue
             }
             Verdict::Reply(mut reply) => {
@@ -196,11 +214,11 @@ impl<H: Host> ExtAuthz<H> {
     }
 
     /// The one place a decision is counted.
-    fn count_and_log(&self, decision: &Decision) {
+    pub(super) fn count_and_log(&self, decision: &Decision) {
         let plugin = &self.plugin;
         plugin
             .stats
-            .record(&self.host, decision, plugin.config.failure_mode);
+            .record(&self.host, decision, self.enforced_failure_mode());
         let why = match decision {
             Decision::Error(error) => format!("check failed: {error}"),
             Decision::Invalid(invalid) => {
@@ -211,7 +229,21 @@ impl<H: Host> ExtAuthz<H> {
         self.log(LogLevel::Warn, &why);
     }
 
+    /// The failure mode that applies: fail closed in shadow mode, where a failure is recorded,
+    /// not let through (native counts no `failure_mode_allowed` and adds no header there).
+    fn enforced_failure_mode(&self) -> FailureMode {
+        let config = &self.plugin.config;
+        if config.shadow_mode {
+            FailureMode::Deny {
+                status_on_error: config.status_on_error,
+            }
+        } else {
+            config.failure_mode
+        }
+    }
+
     fn make_changes(&mut self, allow: Allow) {
+        self.grown += header_limit::growth(&allow);
         let response_headers = apply::allow(&self.host, self.context_id, allow);
         self.response_headers.extend(response_headers);
     }
