@@ -120,6 +120,9 @@ pub trait Host {
     /// Sets a shared value if its token is still `cas` (0: whatever it is), else [`CAS_MISMATCH`].
     fn set_shared_data(&self, key: &str, value: &[u8], cas: u32) -> Result<(), HostStatus>;
 
+    /// Calls the plugin's root back every `period` (whole milliseconds); zero stops it.
+    fn set_tick_period(&self, period: Duration) -> Result<(), HostStatus>;
+
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostStatus>;
     /// A lost count is not worth failing a request for: no result.
     fn increment_metric(&self, metric: u32);

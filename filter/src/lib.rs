@@ -34,6 +34,7 @@ pub mod mutation_rules;
 pub mod plugin;
 pub mod proto;
 pub mod query;
+pub mod retry_queue;
 pub mod route;
 pub mod sampler;
 pub mod stats;

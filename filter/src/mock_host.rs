@@ -96,6 +96,7 @@ struct State {
     logs: Vec<(LogLevel, String)>,
     metrics: Vec<(String, MetricKind, Vec<u64>)>,
     filter_state: BTreeMap<String, Vec<u8>>,
+    tick_period: Duration,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -221,6 +222,11 @@ impl MockHost {
 
     pub fn response_header(&self, name: &str) -> Vec<Vec<u8>> {
         values(&self.0.borrow().response_headers, name)
+    }
+
+    /// The root's tick period as last set.
+    pub fn tick_period(&self) -> Duration {
+        self.0.borrow().tick_period
     }
 
     pub fn filter_state(&self, name: &str) -> Option<Vec<u8>> {
@@ -441,6 +447,12 @@ impl Host for MockHost {
             return Err(crate::host::CAS_MISMATCH);
         }
         shared.put(key, value);
+        Ok(())
+    }
+
+    fn set_tick_period(&self, period: Duration) -> Result<(), HostStatus> {
+        self.fails("set_tick_period")?;
+        self.0.borrow_mut().tick_period = period;
         Ok(())
     }
 

@@ -1,13 +1,16 @@
-//! What every request of a configured plugin shares: the validated config, the metric ids, and
-//! the watch over requests held for a body. Made once, in `on_configure`.
+//! What every request of a configured plugin shares: the validated config, the metric ids, the
+//! watch over requests held for a body, the HTTP retries waiting out their back-off, and the
+//! root's tick that serves both. Made once, in `on_configure`.
 
+use std::cell::Cell;
 use std::time::Duration;
 
-use crate::body_watch::BodyWatch;
+use crate::body_watch::{self, BodyWatch};
 use crate::cache::Cache;
 use crate::config::{Config, ConfigErrors};
 use crate::decision::CheckError;
 use crate::host::{Host, LogLevel};
+use crate::retry_queue::RetryQueue;
 use crate::sampler::Sampler;
 use crate::stats::Stats;
 
@@ -18,8 +21,12 @@ pub struct Plugin {
     pub body_watch: BodyWatch,
     /// `decision_cache`, when configured.
     pub cache: Option<Cache>,
-    /// The draws `filter_enabled` samples with.
+    /// The draws `filter_enabled` samples with, and HTTP retries' back-off jitter.
     pub sampler: Sampler,
+    /// HTTP retries waiting out their back-off (see [`crate::retry_queue`]).
+    pub retry_queue: RetryQueue,
+    /// The root's tick period as last set; zero, stopped.
+    tick: Cell<Duration>,
 }
 
 /// The most problems of a config Envoy's log gets at load, one line each; the checker shows all.
@@ -53,7 +60,30 @@ impl Plugin {
             body_watch: BodyWatch::default(),
             cache,
             sampler: Sampler::seeded(host.now().map_or(0, |t| t.as_nanos() as u64)),
+            retry_queue: RetryQueue::default(),
+            tick: Cell::new(Duration::ZERO),
         })
+    }
+
+    /// Sets the root's tick to what is watched now: the first retry's back-off, else the body
+    /// watch's period while bodies may go unseen, else no tick. Only a change reaches the host.
+    pub fn retick(&self, host: &impl Host, now: Duration) {
+        let body_watch = (self.config.sends_bodies() && !self.body_watch.delivered())
+            .then_some(body_watch::TICK);
+        let period = match (self.retry_queue.next_wake(now), body_watch) {
+            (Some(retry), Some(body)) => retry.min(body),
+            (retry, body) => retry.or(body).unwrap_or(Duration::ZERO),
+        };
+        if period == self.tick.get() {
+            return;
+        }
+        match host.set_tick_period(period) {
+            Ok(()) => self.tick.set(period),
+            Err(status) => host.log(
+                LogLevel::Warn,
+                &format!("ext_authz: cannot set the tick period (host status {status})"),
+            ),
+        }
     }
 
     /// The requests that have waited too long for a body Envoy does not deliver; the first time

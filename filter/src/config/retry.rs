@@ -117,7 +117,29 @@ pub struct HttpRetry {
     /// Each try's bound, as native's: `retry_back_off.max_interval` (default ten times
     /// `base_interval`, itself 1 s by default). The service's `timeout` bounds all tries together.
     pub per_try_timeout: Duration,
+    /// The back-off between tries: `retry_back_off`, or native's defaults.
+    pub base_interval: Duration,
+    pub max_interval: Duration,
     pub on: RetryOn,
+}
+
+impl HttpRetry {
+    /// The wait before retry `n` (1 for the first), as Envoy's jittered back-off
+    /// (`JitteredExponentialBackOffStrategy`): `random` modulo a window of `(2^k - 1)` base
+    /// intervals, at most `max_interval`, where `k` grows by one per retry until the window
+    /// passes `max_interval`. In whole milliseconds, as Envoy counts.
+    pub fn back_off(&self, n: u32, random: u64) -> Duration {
+        let base = (self.base_interval.as_millis() as u64).max(1);
+        let max = self.max_interval.as_millis() as u64;
+        let window = |k: u32| ((1u64 << k.min(62)) - 1).saturating_mul(base);
+        let mut k = 1;
+        for _ in 1..n {
+            if window(k) <= max {
+                k += 1;
+            }
+        }
+        Duration::from_millis((random % window(k)).min(max))
+    }
 }
 
 /// The `retry_on` conditions that apply to an HTTP call.
@@ -168,9 +190,12 @@ impl RetryPolicy {
     /// The policy of an HTTP service.
     pub fn for_http(&self) -> HttpRetry {
         let base = self.base_interval.unwrap_or(DEFAULT_BASE_INTERVAL);
+        let max = self.max_interval.unwrap_or(base * 10);
         HttpRetry {
             num_retries: self.num_retries.unwrap_or(1),
-            per_try_timeout: self.max_interval.unwrap_or(base * 10),
+            per_try_timeout: max,
+            base_interval: base,
+            max_interval: max,
             on: RetryOn::parse(&self.retry_on),
         }
     }
@@ -251,6 +276,33 @@ mod tests {
                 error.field,
                 format!("grpc_service.retry_policy.retry_back_off.{field}")
             );
+        }
+    }
+
+    #[test]
+    fn the_http_back_off_is_envoys_jittered_exponential_window() {
+        use super::{HttpRetry, RetryOn};
+        use std::time::Duration;
+        let ms = Duration::from_millis;
+        let retry = HttpRetry {
+            num_retries: 5,
+            per_try_timeout: ms(400),
+            base_interval: ms(100),
+            max_interval: ms(400),
+            on: RetryOn::default(),
+        };
+        // The first retry draws within one base interval, the second within three.
+        assert_eq!(retry.back_off(1, 250), ms(50));
+        assert_eq!(retry.back_off(2, 250), ms(250));
+        // The third's window is seven, past max_interval: capped.
+        assert_eq!(retry.back_off(3, 650), ms(400));
+        assert_eq!(retry.back_off(3, 350), ms(350));
+        // Once past max_interval the window stops growing.
+        assert_eq!(retry.back_off(4, 1_500), ms(100));
+        for random in 0..2_000 {
+            assert!(retry.back_off(1, random) < ms(100));
+            assert!(retry.back_off(2, random) < ms(300));
+            assert!(retry.back_off(9, random) <= ms(400));
         }
     }
 }

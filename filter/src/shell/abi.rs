@@ -61,6 +61,8 @@ pub trait HttpContext: Context {
     /// Not an ABI callback: the root's tick, on this stream's behalf, found that its body is not
     /// coming (see `crate::body_watch`).
     fn on_body_timeout(&mut self) {}
+    /// Not an ABI callback either: the root's tick, when this stream's retry back-off has ended.
+    fn on_retry_due(&mut self) {}
 }
 
 /// The callbacks of a plugin's root context.

@@ -103,12 +103,6 @@ impl WasmHost {
         // SAFETY: no pointers.
         check(unsafe { proxy_set_effective_context(context_id) })
     }
-
-    /// Calls the root's `on_tick` every `period`; zero stops it.
-    pub fn set_tick_period(self, period: Duration) -> Result<(), HostStatus> {
-        // SAFETY: no pointers.
-        check(unsafe { proxy_set_tick_period_milliseconds(millis(period)) })
-    }
 }
 
 impl Host for WasmHost {
@@ -303,6 +297,11 @@ impl Host for WasmHost {
         check(unsafe {
             proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
         })
+    }
+
+    fn set_tick_period(&self, period: Duration) -> Result<(), HostStatus> {
+        // SAFETY: no pointers. From a stream's context the host sets its root's tick.
+        check(unsafe { proxy_set_tick_period_milliseconds(millis(period)) })
     }
 
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostStatus> {

@@ -1,12 +1,11 @@
 //! The root context: makes the [`Plugin`] once, in `on_configure`, hands every request an `Rc` of
-//! it, and runs the body watch's tick.
+//! it, and runs the tick that wakes HTTP retries after their back-off and the body watch.
 
 use std::rc::Rc;
 
 use super::abi::{self, Context, HttpContext, RootContext};
 use super::host::WasmHost;
 use super::stream::{Stream, Unconfigured};
-use crate::body_watch;
 use crate::host::{Host, LogLevel};
 use crate::plugin::Plugin;
 
@@ -37,36 +36,34 @@ impl RootContext for ExtAuthzRoot {
                 return false;
             }
         };
-        if plugin.config.sends_bodies() {
-            if let Err(status) = host.set_tick_period(body_watch::TICK) {
-                host.log(
-                    LogLevel::Warn,
-                    &format!("ext_authz: cannot start the body watch (host status {status})"),
-                );
-            }
-        }
+        plugin.retick(&host, host.now().unwrap_or_default());
         self.plugin = Some(Rc::new(plugin));
         true
     }
 
-    /// Tells the requests that waited too long for a body Envoy does not deliver; each one ends
-    /// itself.
+    /// Wakes the HTTP retries whose back-off has ended, and tells the requests that waited too
+    /// long for a body Envoy does not deliver; each one goes on or ends itself. Then sets the
+    /// tick to what is still watched.
     fn on_tick(&mut self) {
         let Some(plugin) = &self.plugin else {
             return;
         };
         let host = WasmHost;
-        if plugin.body_watch.delivered() {
-            // Body callbacks work here: nothing more to watch.
-            let _ = host.set_tick_period(std::time::Duration::ZERO);
-            return;
-        }
-        for context_id in plugin.overdue_body_waits(&host, host.now().unwrap_or_default()) {
+        let now = host.now().unwrap_or_default();
+        for context_id in plugin.retry_queue.due(now) {
             // Act on the request's stream, as its own context would.
             if host.set_effective_context(context_id).is_ok() {
-                abi::with_http_context(context_id, |stream| stream.on_body_timeout());
+                abi::with_http_context(context_id, |stream| stream.on_retry_due());
             }
         }
+        if !plugin.body_watch.delivered() {
+            for context_id in plugin.overdue_body_waits(&host, now) {
+                if host.set_effective_context(context_id).is_ok() {
+                    abi::with_http_context(context_id, |stream| stream.on_body_timeout());
+                }
+            }
+        }
+        plugin.retick(&host, now);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

@@ -59,6 +59,10 @@ impl HttpContext for Stream {
     fn on_body_timeout(&mut self) {
         self.0.on_body_timeout();
     }
+
+    fn on_retry_due(&mut self) {
+        self.0.on_retry_due();
+    }
 }
 
 /// The context of a plugin whose configuration was refused: every request fails closed.

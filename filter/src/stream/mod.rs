@@ -380,6 +380,7 @@ impl<H: Host> ExtAuthz<H> {
         if self.state == State::Buffering {
             self.plugin.body_watch.forget(self.context_id);
         }
+        self.forget_retry();
         self.state = State::Decided;
     }
 
@@ -397,6 +398,7 @@ impl<H: Host> Drop for ExtAuthz<H> {
         if self.state == State::Buffering {
             self.plugin.body_watch.forget(self.context_id);
         }
+        self.forget_retry();
     }
 }
 

@@ -16,7 +16,7 @@ use prost::Message;
 
 use super::shadow::SHADOW_DECISION_PROPERTY;
 use super::ExtAuthz;
-use crate::host::Action;
+use crate::host::{Action, Host};
 use crate::mock_host::MockHost;
 use crate::plugin::Plugin;
 
@@ -224,31 +224,70 @@ fn http_timeout(call: &crate::mock_host::SentCall) -> std::time::Duration {
     }
 }
 
+/// Lets the back-off of the retry `stream` waits for pass, as the root's tick does: the tick is
+/// set to it, the clock moves on to it, and the stream is woken.
+fn back_off(stream: &mut ExtAuthz<MockHost>, host: &MockHost, plugin: &Plugin) {
+    let now = host.now().unwrap();
+    let wait = plugin.retry_queue.next_wake(now).expect("a retry waits");
+    assert_eq!(host.tick_period(), wait, "the root's tick wakes it");
+    host.advance(wait);
+    let due = plugin.retry_queue.due(host.now().unwrap());
+    assert_eq!(due.len(), 1);
+    stream.on_retry_due();
+}
+
 #[test]
-fn an_http_try_that_fails_is_retried_within_the_services_timeout() {
+fn an_http_try_that_fails_is_retried_after_a_back_off_within_the_services_timeout() {
     let host = MockHost::new();
     let config = http_retrying("");
     let plugin = Rc::new(Plugin::configure(&host, config.as_bytes()).unwrap());
-    let mut stream = ExtAuthz::new(7, host.clone(), plugin);
+    let mut stream = ExtAuthz::new(7, host.clone(), Rc::clone(&plugin));
+    let start = host.now().unwrap();
     assert_eq!(stream.on_http_request_headers(true), Action::Pause);
     // Each try is bounded by max_interval.
     assert_eq!(http_timeout(&host.last_call()), Duration::from_millis(400));
-    host.advance(Duration::from_millis(400));
     host.answer_http(&[], b"");
     stream.on_http_call_response(host.last_call().token(), 0);
-    assert_eq!(host.calls().len(), 2);
+    assert_eq!(host.calls().len(), 1, "the retry waits out its back-off");
     assert_eq!(host.counter("retry"), 1);
-    host.advance(Duration::from_millis(450));
+    back_off(&mut stream, &host, &plugin);
+    assert_eq!(host.calls().len(), 2);
+    host.advance(Duration::from_millis(550));
     host.answer_http(&[(":status", "503")], b"");
     stream.on_http_call_response(host.last_call().token(), 0);
-    // The third try gets what is left of the service's 1 s, not a whole max_interval.
+    back_off(&mut stream, &host, &plugin);
+    // The third try gets what is left of the service's 1 s, tries and back-offs together.
     assert_eq!(host.calls().len(), 3);
-    assert_eq!(http_timeout(&host.last_call()), Duration::from_millis(150));
+    let elapsed = host.now().unwrap() - start;
+    assert!(elapsed > Duration::from_millis(550), "{elapsed:?}");
+    assert_eq!(
+        http_timeout(&host.last_call()),
+        (Duration::from_secs(1) - elapsed).min(Duration::from_millis(400))
+    );
     host.answer_http(&[(":status", "200")], b"");
     stream.on_http_call_response(host.last_call().token(), 0);
     assert_eq!(host.resumed(), 1);
     assert_eq!(host.counter("ok"), 1);
     assert_eq!(host.counter("retry"), 2);
+    assert_eq!(plugin.retry_queue.next_wake(host.now().unwrap()), None);
+}
+
+#[test]
+fn a_request_that_goes_away_during_its_back_off_is_never_retried() {
+    let host = MockHost::new();
+    let plugin = Rc::new(Plugin::configure(&host, http_retrying("").as_bytes()).unwrap());
+    let mut stream = ExtAuthz::new(7, host.clone(), Rc::clone(&plugin));
+    stream.on_http_request_headers(true);
+    host.answer_http(&[(":status", "503")], b"");
+    stream.on_http_call_response(host.last_call().token(), 0);
+    assert!(plugin.retry_queue.next_wake(host.now().unwrap()).is_some());
+    stream.on_done();
+    assert_eq!(plugin.retry_queue.next_wake(host.now().unwrap()), None);
+    stream.on_retry_due();
+    assert_eq!(host.calls().len(), 1);
+    // And the root's tick stops once nothing is watched.
+    plugin.retick(&host, host.now().unwrap());
+    assert_eq!(host.tick_period(), Duration::ZERO);
 }
 
 #[test]
@@ -257,9 +296,12 @@ fn an_http_retry_stops_at_num_retries_a_condition_not_listed_or_the_deadline() {
     let plugin = Rc::new(Plugin::configure(&host, http_retrying("").as_bytes()).unwrap());
     let mut stream = ExtAuthz::new(7, host.clone(), Rc::clone(&plugin));
     stream.on_http_request_headers(true);
-    for _ in 0..3 {
+    for try_ in 0..3 {
         host.answer_http(&[(":status", "503")], b"");
         stream.on_http_call_response(host.last_call().token(), 0);
+        if try_ < 2 {
+            back_off(&mut stream, &host, &plugin);
+        }
     }
     assert_eq!(host.calls().len(), 3);
     assert_eq!(host.replies()[0].status, 403);
@@ -288,13 +330,14 @@ fn an_http_retry_stops_at_num_retries_a_condition_not_listed_or_the_deadline() {
 fn envoys_answer_for_a_reset_is_retried_under_reset_and_a_servers_503_is_not() {
     let host = MockHost::new();
     let config = r#"{"http_service": {"server_uri": {"uri": "http://h", "cluster": "auth", "timeout": "1s"},
-        "retry_policy": {"num_retries": 1, "retry_on": "reset"}}}"#;
+        "retry_policy": {"num_retries": 1, "retry_on": "reset", "retry_back_off": {"base_interval": "0.01s"}}}}"#;
     let plugin = Rc::new(Plugin::configure(&host, config.as_bytes()).unwrap());
     let mut stream = ExtAuthz::new(7, host.clone(), Rc::clone(&plugin));
     stream.on_http_request_headers(true);
     let reset = b"upstream connect error or disconnect/reset before headers. reset reason: connection termination";
     host.answer_http(&[(":status", "503")], reset);
     stream.on_http_call_response(host.last_call().token(), reset.len());
+    back_off(&mut stream, &host, &plugin);
     assert_eq!(host.calls().len(), 2);
 
     let mut stream = ExtAuthz::new(8, host.clone(), plugin);

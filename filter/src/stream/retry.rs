@@ -1,17 +1,16 @@
 //! `http_service.retry_policy`: the filter's own retries of an authorization request, since the
 //! host's HTTP call has none. A try that failed on one of the policy's `retry_on` conditions is
-//! sent again at once while retries and time remain; each try is bounded by the policy's
-//! per-try timeout and by what is left of the service's `timeout`, which bounds all tries
-//! together, so a retry never makes a check outlast its deadline.
+//! sent again after native's jittered back-off while retries and time remain; each try is
+//! bounded by the policy's per-try timeout and by what is left of the service's `timeout`, which
+//! bounds all tries and back-offs together, so a retry never makes a check outlast its deadline.
 //!
-//! There is no back-off between tries: the ABI gives a stream no timer, and the root's tick
-//! (which `body_watch` uses) is too coarse for intervals of milliseconds. `num_retries` bounds
-//! the extra calls a failing server gets. (gRPC retries are Envoy's own, back-off included: see
-//! `config::retry`.)
+//! The ABI gives a stream no timer: a request waiting out its back-off is held (no call out) in
+//! the plugin's [`crate::retry_queue`], and the root's tick wakes it in [`ExtAuthz::on_retry_due`].
+//! (gRPC retries are Envoy's own, back-off included: see `config::retry`.)
 
 use std::time::Duration;
 
-use super::{apply, ExtAuthz};
+use super::{apply, ExtAuthz, State};
 use crate::config::HttpService;
 use crate::decision::{CheckError, Decision};
 use crate::host::{Action, Host, LogLevel};
@@ -29,6 +28,8 @@ pub(super) struct Tries {
     /// When the first try went out.
     started: Option<Duration>,
     retries: u32,
+    /// Waiting out a back-off in the plugin's retry queue.
+    pub(super) backing_off: bool,
 }
 
 /// Whether an HTTP call's answer is Envoy's own for a reset or a failed connection. Native's
@@ -54,9 +55,9 @@ impl<H: Host> ExtAuthz<H> {
         timeout.min(retry.per_try_timeout).min(left).max(LEAST_TRY)
     }
 
-    /// Sends the current HTTP step again if its policy retries this failed try (`reset`: the
-    /// answer is Envoy's for a reset or a failed connection); true if it did (the request stays
-    /// held, or was ended if the retry could not be sent).
+    /// Retries the current HTTP step after its back-off if its policy retries this failed try
+    /// (`reset`: the answer is Envoy's for a reset or a failed connection); true if it will (the
+    /// request stays held until [`Self::on_retry_due`]).
     pub(super) fn retried(
         &mut self,
         service: &HttpService,
@@ -75,7 +76,9 @@ impl<H: Host> ExtAuthz<H> {
         };
         let now = self.now();
         let elapsed = now.saturating_sub(self.tries.started.unwrap_or(now));
-        let time_left = elapsed + LEAST_TRY < service.timeout;
+        let wait = retry.back_off(self.tries.retries + 1, self.plugin.sampler.next());
+        // The retry must still have a try's least time after its back-off.
+        let time_left = elapsed + wait + LEAST_TRY < service.timeout;
         if self.tries.retries >= retry.num_retries || !retry.on.retries(status) || !time_left {
             return self.tries_over();
         }
@@ -89,14 +92,36 @@ impl<H: Host> ExtAuthz<H> {
         self.log(
             LogLevel::Info,
             &format!(
-                "retrying the HTTP check after {what} (retry {} of {})",
-                self.tries.retries, retry.num_retries
+                "retrying the HTTP check after {what} in {} ms (retry {} of {})",
+                wait.as_millis(),
+                self.tries.retries,
+                retry.num_retries
             ),
         );
+        // Held, with no call out, until the root's tick says the back-off is over; even a wait
+        // of 0 goes through the tick, as native's goes through its timer, so that a connection
+        // the server closed is gone before the retry.
+        self.tries.backing_off = true;
+        self.plugin.retry_queue.wait(self.context_id, now + wait);
+        self.plugin.retick(&self.host, now);
+        true
+    }
+
+    /// The root's tick: this request's back-off has ended; its retry goes out.
+    pub fn on_retry_due(&mut self) {
+        if !std::mem::take(&mut self.tries.backing_off) || self.state != State::Checking {
+            return;
+        }
         if self.run_rest() == Action::Continue {
             apply::resume(&self.host, self.context_id);
         }
-        true
+    }
+
+    /// A request that ends while it waits out a back-off leaves the queue.
+    pub(super) fn forget_retry(&mut self) {
+        if std::mem::take(&mut self.tries.backing_off) {
+            self.plugin.retry_queue.forget(self.context_id);
+        }
     }
 
     /// The step is done trying: the next HTTP step starts its own.
