@@ -407,5 +407,8 @@ fn http_retries_on_a_reset_fail_closed_as_native() {
     // Two retries, each after its back-off (woken by the plugin's tick), so each goes out once
     // the closed connection is gone: a connection of its own, as native's.
     assert_eq!(made[1].1, 2, "this filter: two retries");
-    assert_eq!(made[1].0, 3, "this filter: the first try and two retries, each its own connection");
+    assert_eq!(
+        made[1].0, 3,
+        "this filter: the first try and two retries, each its own connection"
+    );
 }

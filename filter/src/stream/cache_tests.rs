@@ -18,7 +18,7 @@ use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value};
 use envoy_types::pb::google::rpc::Status;
 use prost::Message;
 
-use super::tests::header;
+use super::tests::{denial, header};
 use super::ExtAuthz;
 use crate::host::{Action, LogLevel};
 use crate::mock_host::{MockHost, SentCall, SharedData};
@@ -131,19 +131,7 @@ fn rich_allow(extra: Option<(&str, &str)>) -> Vec<u8> {
 }
 
 fn deny() -> Vec<u8> {
-    CheckResponse {
-        status: Some(Status {
-            code: 7,
-            ..Default::default()
-        }),
-        http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
-            status: Some(HttpStatus { code: 401 }),
-            headers: vec![header("www-authenticate", "Bearer")],
-            body: "go away".into(),
-        })),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    denial(401, vec![header("www-authenticate", "Bearer")], "go away")
 }
 
 /// What a request left behind on its host, to compare a hit with its miss (which was resumed,

@@ -1,21 +1,16 @@
 //! The stream's rollout and limit paths on the test host: `shadow_mode`, `filter_enabled` with
-//! `deny_at_disable`, and the header limit after an allowing answer's changes.
+//! `deny_at_disable`, the header limit after an allowing answer's changes, and HTTP retries with
+//! their back-off.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption};
-use envoy_types::pb::envoy::r#type::v3::HttpStatus;
-use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
-use envoy_types::pb::envoy::service::auth::v3::{
-    CheckResponse, DeniedHttpResponse, OkHttpResponse,
-};
-use envoy_types::pb::google::rpc::Status;
-use prost::Message;
+use envoy_types::pb::envoy::service::auth::v3::OkHttpResponse;
 
 use super::shadow::SHADOW_DECISION_PROPERTY;
-use super::ExtAuthz;
+use super::{tests, ExtAuthz};
 use crate::host::{Action, Host};
 use crate::mock_host::MockHost;
 use crate::plugin::Plugin;
@@ -39,31 +34,14 @@ fn header(key: &str, value: &str) -> HeaderValueOption {
 }
 
 fn allow(headers: Vec<HeaderValueOption>) -> Vec<u8> {
-    CheckResponse {
-        status: Some(Status::default()),
-        http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-            headers,
-            ..Default::default()
-        })),
+    tests::allow(OkHttpResponse {
+        headers,
         ..Default::default()
-    }
-    .encode_to_vec()
+    })
 }
 
 fn deny() -> Vec<u8> {
-    CheckResponse {
-        status: Some(Status {
-            code: 7,
-            ..Default::default()
-        }),
-        http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
-            status: Some(HttpStatus { code: 401 }),
-            headers: vec![header("x-deny", "no")],
-            body: "go away".into(),
-        })),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    tests::denial(401, vec![header("x-deny", "no")], "go away")
 }
 
 fn answer(stream: &mut ExtAuthz<MockHost>, host: &MockHost, message: Vec<u8>) {

@@ -55,7 +55,7 @@ pub(super) fn header(key: &str, value: &str) -> HeaderValueOption {
     }
 }
 
-fn allow(ok: OkHttpResponse) -> Vec<u8> {
+pub(super) fn allow(ok: OkHttpResponse) -> Vec<u8> {
     CheckResponse {
         status: Some(Status::default()),
         http_response: Some(HttpResponse::OkResponse(ok)),
@@ -65,6 +65,11 @@ fn allow(ok: OkHttpResponse) -> Vec<u8> {
 }
 
 fn deny(status: i32, body: &str) -> Vec<u8> {
+    denial(status, vec![header("x-why", "no")], body)
+}
+
+/// A denial's CheckResponse, with PERMISSION_DENIED.
+pub(super) fn denial(status: i32, headers: Vec<HeaderValueOption>, body: &str) -> Vec<u8> {
     CheckResponse {
         status: Some(Status {
             code: 7,
@@ -72,7 +77,7 @@ fn deny(status: i32, body: &str) -> Vec<u8> {
         }),
         http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
             status: Some(HttpStatus { code: status }),
-            headers: vec![header("x-why", "no")],
+            headers,
             body: body.into(),
         })),
         ..Default::default()
