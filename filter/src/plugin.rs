@@ -25,7 +25,8 @@ pub struct Plugin {
     pub sampler: Sampler,
     /// HTTP retries waiting out their back-off (see [`crate::retry_queue`]).
     pub retry_queue: RetryQueue,
-    /// The root's tick period as last set; zero, stopped.
+    /// The root's tick period as last set; zero, stopped; `MAX`, not set yet (so that the first
+    /// retick, in `on_configure`, also stops a tick an earlier configuration left running).
     tick: Cell<Duration>,
 }
 
@@ -61,7 +62,7 @@ impl Plugin {
             cache,
             sampler: Sampler::seeded(host.now().map_or(0, |t| t.as_nanos() as u64)),
             retry_queue: RetryQueue::default(),
-            tick: Cell::new(Duration::ZERO),
+            tick: Cell::new(Duration::MAX),
         })
     }
 
