@@ -126,10 +126,10 @@ impl RawAnswer {
         }
     }
 
-    /// What the server said about keeping it.
-    pub fn server_ttl(&self, answer: &Answer) -> ttl::ServerTtl {
+    /// What the server said about keeping it: for gRPC in the answer's `dynamic_metadata`.
+    pub fn server_ttl(&self, dynamic_metadata: &[u8]) -> ttl::ServerTtl {
         match self {
-            Self::Grpc(_) => ttl::grpc(&answer.dynamic_metadata),
+            Self::Grpc(_) => ttl::grpc(dynamic_metadata),
             Self::Http { headers, .. } => match header_map::parse(headers) {
                 Some(headers) => ttl::http(&headers),
                 None => ttl::ServerTtl::NoStore,

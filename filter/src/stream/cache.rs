@@ -12,7 +12,7 @@ use super::ExtAuthz;
 use crate::cache::key::{self, KeyParts};
 use crate::cache::{Cache, Class, Digest, Entry, Event, Found, RawAnswer, Stored, DEBUG_HEADER};
 use crate::config::{Check, HttpService, Selection};
-use crate::decision::{self, Answer, Decision, HeaderAction, HeaderMutation};
+use crate::decision::{Answer, Decision, HeaderAction, HeaderMutation};
 use crate::host::{Host, LogLevel};
 
 /// A miss, while its call is out: where its answer goes, and what may stand in for a failure.
@@ -84,43 +84,63 @@ impl<H: Host> ExtAuthz<H> {
         }
     }
 
-    /// A missed step's answer, or its call's failure: stored when it may be; a failure is
-    /// replaced by a stale allow when there is one. Without a miss, the answer as it is.
+    /// A missed step's answer, or its call's failure: a failure is replaced by a stale allow when
+    /// there is one; an answer is marked, and stored once reviewed ([`Self::store_reviewed`]).
+    /// Without a miss, the answer as it is.
     pub(super) fn fresh_answer(&mut self, answer: Answer) -> Answer {
-        let Some(call) = self.cache_call.take() else {
+        if self.cache_call.is_none() {
             return answer;
+        }
+        let Decision::Error(error) = &answer.decision else {
+            return self.marked(answer, "miss");
+        };
+        let plugin = Rc::clone(&self.plugin);
+        let (Some(call), Some(cache)) = (self.cache_call.take(), plugin.cache.as_ref()) else {
+            return answer;
+        };
+        cache.stats.count(&self.host, Event::Skip);
+        let Some(stale) = call.stale else {
+            return answer;
+        };
+        let served = stale.answer.decode(self.current_http(&plugin));
+        if !matches!(served.decision, Decision::Allow(_)) {
+            return answer;
+        }
+        cache.stats.count(&self.host, Event::StaleServed);
+        let age = self.now().saturating_sub(stale.fresh_until);
+        self.log(
+            LogLevel::Warn,
+            &format!("check failed ({error}): serving a cached allow, expired {age:?} ago"),
+        );
+        self.marked(served, "stale")
+    }
+
+    /// A missed step's answer, as review left it (`conclude` calls this once it has reviewed):
+    /// stored when it may be, and counted `store` or `skip`.
+    pub(super) fn store_reviewed(&mut self, decision: &Decision, dynamic_metadata: &[u8]) {
+        let Some(call) = self.cache_call.take() else {
+            return;
         };
         let plugin = Rc::clone(&self.plugin);
         let Some(cache) = plugin.cache.as_ref() else {
-            return answer;
+            return;
         };
-        if let Decision::Error(error) = &answer.decision {
-            cache.stats.count(&self.host, Event::Skip);
-            let Some(stale) = call.stale else {
-                return answer;
-            };
-            let served = stale.answer.decode(self.current_http(&plugin));
-            if !matches!(served.decision, Decision::Allow(_)) {
-                return answer;
-            }
-            cache.stats.count(&self.host, Event::StaleServed);
-            let age = self.now().saturating_sub(stale.fresh_until);
-            self.log(
-                LogLevel::Warn,
-                &format!("check failed ({error}): serving a cached allow, expired {age:?} ago"),
-            );
-            return self.marked(served, "stale");
-        }
         let stored = match call.raw {
-            Some(raw) => self.store(cache, call.digest, call.cas, raw, &answer),
+            Some(raw) => self.store(
+                cache,
+                call.digest,
+                call.cas,
+                raw,
+                decision,
+                dynamic_metadata,
+            ),
             None => false,
         };
         let event = if stored { Event::Store } else { Event::Skip };
         cache.stats.count(&self.host, event);
-        self.marked(answer, "miss")
     }
 
-    /// Stores an answer that may be: an allow, or a denial under `denied_ttl`, that review would
+    /// Stores an answer that may be: an allow, or a denial under `denied_ttl`, that review did
     /// not refuse, with a lifetime above zero, under the size cap.
     fn store(
         &self,
@@ -128,22 +148,19 @@ impl<H: Host> ExtAuthz<H> {
         digest: Digest,
         cas: u32,
         raw: RawAnswer,
-        answer: &Answer,
+        decision: &Decision,
+        dynamic_metadata: &[u8],
     ) -> bool {
-        let Some(class) = class(&answer.decision) else {
+        // An answer whose changes review refused is a failed check: no class, not kept.
+        let Some(class) = class(decision) else {
             return false;
         };
-        // An answer whose changes are refused is a failed check.
-        let reviewed = decision::review(answer.decision.clone(), &self.plugin.config.mutations);
-        if matches!(reviewed, Decision::Invalid(_)) {
-            return false;
-        }
         let settings = &cache.settings;
         let configured = match class {
             Class::Allow => settings.ttl,
             Class::Deny => settings.denied_ttl,
         };
-        let ttl = raw.server_ttl(answer).bound(configured);
+        let ttl = raw.server_ttl(dynamic_metadata).bound(configured);
         if ttl.is_zero() {
             return false;
         }

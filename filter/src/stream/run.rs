@@ -150,6 +150,7 @@ impl<H: Host> ExtAuthz<H> {
     /// steps and the upstream see them) or ends the request.
     fn conclude(&mut self, answer: Answer, elapsed: Option<Duration>) -> Flow {
         let decision = decision::review(answer.decision, &self.plugin.config.mutations);
+        self.store_reviewed(&decision, &answer.dynamic_metadata);
         if !answer.dynamic_metadata.is_empty() {
             let elapsed = elapsed.unwrap_or_default();
             metadata::take(self, &decision, &answer.dynamic_metadata, elapsed);
