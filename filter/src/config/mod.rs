@@ -5,7 +5,8 @@
 //! (`envoy.extensions.filters.http.ext_authz.v3.ExtAuthz`), so a native config moves over unchanged.
 //! Every error names the field it is about, as a path such as `grpc_service.timeout`.
 //!
-//! The files form layers; each imports only files below it, none imports this one:
+//! The files form layers; each imports only files below it, and none but `sections` imports this
+//! one (for the types of `Config`'s fields):
 //!
 //! 1. `error` (`ConfigError`, `ConfigErrors`), `duration`, `json_path`, `refused` (the refused
 //!    native fields), `advice` (serde's reasons made actionable), `every_error` (every error of
@@ -15,7 +16,8 @@
 //!    validated side by side;
 //! 4. `settings` (a check's service, context and body), then `route` (`routes`, over the settings);
 //! 5. `raw`: the whole document as written, and its parse;
-//! 6. this file: `Config`, its validation section by section, and `select` and `check`.
+//! 6. `sections`: each top-level section judged on its own, into `Config`'s field types;
+//! 7. this file: `Config`, its validation section by section, and `select` and `check`.
 
 mod advice;
 pub mod decision_cache;
@@ -32,6 +34,7 @@ mod raw;
 mod refused;
 mod retry;
 mod route;
+mod sections;
 mod settings;
 pub mod steps;
 
@@ -43,17 +46,11 @@ pub use messages::{is_header_name, is_header_value, WithRequestBody};
 pub use route::{Route, RouteAction};
 pub use settings::{CheckSettings, ContextExtensions, Service};
 
-use std::collections::BTreeMap;
-
-use duration::ProtoDuration;
-use grpc_service::{grpc_service, RawGrpcService};
-use http_service::{http_service, RawHttpService};
-use messages::{list_string_matcher, with_request_body, RawListStringMatcher, RawWithRequestBody};
-use mutation_rules::{header_mutation_rules, RawHeaderMutationRules};
-use raw::{RawConfig, RawHttpStatus, RawMetadata};
-use route::{route, RawRoute};
-use settings::context_extensions;
-use steps::RawStep;
+use raw::RawConfig;
+use sections::{
+    failure_mode, headers, max_request_headers_kb, metadata, mutations, routes, service,
+    status_on_error, top_settings, transport_api_version,
+};
 
 use crate::mutation_rules::MutationPolicy;
 use crate::route::matcher::RequestView;
@@ -344,166 +341,6 @@ impl Config {
             with_request_body: settings.with_request_body,
         })
     }
-}
-
-/// `grpc_service`, `http_service` or `steps` (with its `timeout`): exactly one.
-fn service(
-    grpc: Option<RawGrpcService>,
-    http: Option<RawHttpService>,
-    chain: Option<Vec<RawStep>>,
-    timeout: Option<ProtoDuration>,
-) -> Result<Service, ConfigError> {
-    if timeout.is_some() && chain.is_none() {
-        return Err(ConfigError::new(
-            "timeout",
-            "is the deadline of steps; a single service takes its own timeout",
-        ));
-    }
-    let conflict = if chain.is_some() {
-        "steps"
-    } else {
-        "http_service"
-    };
-    match (grpc, http, chain) {
-        (Some(grpc), None, None) => Ok(Service::Grpc(grpc_service("grpc_service", grpc)?)),
-        (None, Some(http), None) => Ok(Service::Http(http_service("http_service", http)?)),
-        (None, None, Some(chain)) => Ok(Service::Steps(steps::steps(chain, timeout)?)),
-        (None, None, None) => Err(ConfigError::new(
-            "grpc_service",
-            "is required (or http_service, or steps): name the auth server's cluster",
-        )),
-        (_, Some(_), _) | (_, _, Some(_)) => Err(ConfigError::new(
-            conflict,
-            "takes the place of the others: name one of grpc_service, http_service and steps",
-        )),
-    }
-}
-
-/// `status_on_error`, judged even when failing open, as it always was.
-fn status_on_error(status: Option<&RawHttpStatus>) -> Result<u16, ConfigError> {
-    match status {
-        None => Ok(DEFAULT_STATUS_ON_ERROR),
-        Some(status) => match u16::try_from(status.code) {
-            Ok(code @ 200..=599) => Ok(code),
-            _ => Err(ConfigError::new(
-                "status_on_error.code",
-                format!("{} is not an HTTP status between 200 and 599", status.code),
-            )),
-        },
-    }
-}
-
-/// `failure_mode_allow` and `failure_mode_allow_header_add`, over `status_on_error`.
-fn failure_mode(
-    status_on_error: u16,
-    allow: bool,
-    add_header: bool,
-) -> Result<FailureMode, ConfigError> {
-    Ok(if allow {
-        FailureMode::Allow { add_header }
-    } else {
-        FailureMode::Deny { status_on_error }
-    })
-}
-
-/// `max_request_headers_kb`, in the range Envoy's connection manager takes, as bytes.
-fn max_request_headers_kb(kb: Option<u32>) -> Result<usize, ConfigError> {
-    match kb.unwrap_or(DEFAULT_MAX_REQUEST_HEADERS_KB) {
-        kb @ 1..=8192 => Ok(kb as usize * 1024),
-        kb => Err(ConfigError::new(
-            "max_request_headers_kb",
-            format!("{kb} is not between 1 and 8192, the range of the connection manager's"),
-        )),
-    }
-}
-
-/// Only "V3" exists; anything else is a config for another Envoy.
-fn transport_api_version(version: Option<String>) -> Result<(), ConfigError> {
-    match version {
-        Some(version) if version != "V3" => Err(ConfigError::new(
-            "transport_api_version",
-            format!("{version:?} is not supported: only \"V3\" exists"),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// The top level's check settings: its service, `context_extensions` and `with_request_body`.
-fn top_settings(
-    service: Service,
-    extensions: BTreeMap<String, String>,
-    body: Option<RawWithRequestBody>,
-) -> Result<CheckSettings, ConfigError> {
-    Ok(CheckSettings {
-        service,
-        context_extensions: context_extensions("context_extensions", extensions)?,
-        with_request_body: body
-            .map(|body| with_request_body("with_request_body", body))
-            .transpose()?,
-    })
-}
-
-/// `routes`, each merged over the top level's settings; every route's error.
-fn routes(raw: Vec<RawRoute>, top: &CheckSettings) -> Result<Vec<Route>, ConfigErrors> {
-    let mut errors = ConfigErrors::default();
-    let routes: Vec<Route> = raw
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, r)| errors.take(route(&format!("routes[{i}]"), r, top)))
-        .collect();
-    if errors.is_empty() {
-        Ok(routes)
-    } else {
-        Err(errors)
-    }
-}
-
-/// `allowed_headers`, `disallowed_headers` and `encode_raw_headers`.
-fn headers(
-    allowed: Option<RawListStringMatcher>,
-    disallowed: Option<RawListStringMatcher>,
-    raw: bool,
-) -> Result<HeaderSelection, ConfigError> {
-    Ok(HeaderSelection {
-        allowed: list_string_matcher("allowed_headers", allowed)?,
-        disallowed: list_string_matcher("disallowed_headers", disallowed)?.unwrap_or_default(),
-        raw,
-    })
-}
-
-/// The namespaces as given, with `metadata_context` encoded once into them.
-fn metadata(
-    mut selection: MetadataSelection,
-    fixed: Option<RawMetadata>,
-) -> Result<MetadataSelection, ConfigError> {
-    selection.fixed = fixed
-        .map(|m| {
-            m.filter_metadata
-                .iter()
-                .map(|(ns, object)| (ns.clone(), crate::proto::structpb::encode_struct(object)))
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(at) = selection.fixed.iter().position(|(ns, _)| ns.is_empty()) {
-        return Err(ConfigError::new(
-            format!("metadata_context.filter_metadata[{at}]"),
-            "a namespace must not be empty",
-        ));
-    }
-    Ok(selection)
-}
-
-/// `validate_mutations` and `decoder_header_mutation_rules`.
-fn mutations(
-    validate: bool,
-    rules: Option<RawHeaderMutationRules>,
-) -> Result<MutationPolicy, ConfigError> {
-    Ok(MutationPolicy {
-        validate,
-        rules: rules
-            .map(|r| header_mutation_rules("decoder_header_mutation_rules", r))
-            .transpose()?,
-    })
 }
 
 /// The JSON Schema of the plugin configuration, derived from the serde types that parse it
