@@ -1,6 +1,7 @@
 //! `decision_cache`, this filter's own section: the shared cache of the auth server's answers (see
 //! [`crate::cache`]), raw and validated side by side.
 
+use super::reader::message;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -133,6 +134,24 @@ pub(super) fn decision_cache(
         debug_header: raw.debug_header,
     })
 }
+
+message!(RawDecisionCache {
+    "key" => key,
+    "ttl" => ttl,
+    "denied_ttl" => denied_ttl,
+    "max_entries" => max_entries,
+    "stale_if_error" => stale_if_error,
+    "debug_header" => debug_header,
+});
+
+message!(RawCacheKey {
+    "headers" => headers,
+    "path" => path,
+    "query" => query,
+    "method" => method,
+    "host" => host,
+    "source_principal" => source_principal,
+});
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::de::{self, Deserialize, Deserializer};
 
 /// A non-negative duration parsed from protobuf JSON's `"<seconds>[.<fraction>]s"` form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ProtoDuration(
     /// A protobuf JSON duration: seconds with up to nine decimals and an `s`, such as "0.25s".
@@ -20,8 +20,7 @@ pub struct ProtoDuration(
 
 impl<'de> Deserialize<'de> for ProtoDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Parsed inside the visitor, so the deserializer places a refusal at the string itself
-        // (see `config::json_path`).
+        // Only the JSON Schema's derives use this; the filter reads durations in `config::reader`.
         struct Text;
         impl de::Visitor<'_> for Text {
             type Value = ProtoDuration;

@@ -1,15 +1,13 @@
-//! Every error of a config in one reading, not only the first: after serde refuses the field at a
-//! path, that field is taken out of the JSON tree and the tree read again, up to [`MAX_ERRORS`].
+//! Every error of a config in one reading, not only the first: a field refused (by the refused
+//! list, or by `config::reader`) is taken for absent and the reading goes on, up to [`MAX_ERRORS`].
 //!
-//! Taking a field out can itself cause errors: a required field removed is then "missing", an
-//! object whose one part was removed "takes exactly one of" its parts. Such follow-on errors are
+//! Taking a field for absent can itself cause errors: a required field refused is then "missing",
+//! an object whose one part was refused "takes exactly one of" its parts. Such follow-on errors are
 //! not the user's and are not reported: [`Removals::excuses`] says which. Paths are reported in
 //! the document's own indexing, as if nothing had been removed from its arrays.
 
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::advice;
 use super::error::{ConfigError, ConfigErrors};
 use super::json_path::{self, Segment};
 
@@ -21,9 +19,9 @@ pub const MAX_ERRORS: usize = 20;
 #[derive(Debug, Default)]
 pub(super) struct Removals {
     /// Paths taken out, in the document's own indexing, keys as written.
-    removed: Vec<Vec<Segment>>,
+    pub(super) removed: Vec<Vec<Segment>>,
     /// Fields an unknown key was taken for, `did you mean` them: their absence is the typo's.
-    meant: Vec<Vec<Segment>>,
+    pub(super) meant: Vec<Vec<Segment>>,
 }
 
 impl Removals {
@@ -149,61 +147,6 @@ impl Removals {
             }
         }
     }
-}
-
-/// Reads `T` from `value`, taking out each field serde refuses and reading again, until it reads
-/// or [`MAX_ERRORS`] are found. Each error found goes into `errors`, made actionable
-/// (`config::advice`) unless [`Removals::excuses`] it.
-pub(super) fn read<T: DeserializeOwned>(
-    value: &mut Value,
-    removals: &mut Removals,
-    errors: &mut ConfigErrors,
-) -> Option<T> {
-    // Each pass takes one field out; the bound on passes also counts the excused ones.
-    for _ in 0..2 * MAX_ERRORS {
-        if errors.len() >= MAX_ERRORS {
-            return None;
-        }
-        // Read from the value written out, so that serde_json places the error in a text.
-        let canonical = serde_json::to_vec(&*value).ok()?;
-        let error = match json_path::from_slice::<T>(&canonical) {
-            Ok(read) => return Some(read),
-            Err(error) => error,
-        };
-        let message = error.to_string();
-        let place = format!(" at line {} column {}", error.line(), error.column());
-        let reason = message.strip_suffix(&place).unwrap_or(&message);
-        // The field to take out: the key refused, the second spelling of a key given twice, or
-        // the object a field is missing from (all its present fields have been read by then).
-        let at = json_path::segments_at(&canonical, error.line(), error.column(), false);
-        let field = if reason.starts_with("duplicate field") {
-            at[..at.len().saturating_sub(1)].to_vec()
-        } else {
-            at.clone()
-        };
-        let field = removals.original(&field);
-        let missing = reason
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next());
-        let excused = missing.is_some_and(|name| {
-            let mut wanted = field.clone();
-            wanted.push(Segment::Key(name.to_owned()));
-            removals.excuses(&wanted, "")
-        });
-        if !excused {
-            let (reason, meant) = advice::explain(reason);
-            if let Some(meant) = meant {
-                let mut path = field[..field.len().saturating_sub(1)].to_vec();
-                path.push(Segment::Key(meant));
-                removals.meant.push(path);
-            }
-            errors.push(ConfigError::new(json_path::render(&field), reason));
-        }
-        if !removals.take_out(value, &at) {
-            return None;
-        }
-    }
-    None
 }
 
 /// Two paths alike, keys compared as the config reads them (snake_case or lowerCamelCase).

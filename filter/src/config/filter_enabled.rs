@@ -3,12 +3,13 @@
 //! runtime has no value; a wasm filter cannot read runtime, so the `default_value` is what applies
 //! (as on an Envoy with no runtime override). A `runtime_key` is accepted and not read.
 
+use super::reader::{message, FromJson, Reader};
 use serde::Deserialize;
 
 use super::error::ConfigError;
 
 /// Native `envoy.config.core.v3.RuntimeFractionalPercent`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawRuntimeFractionalPercent {
@@ -22,7 +23,7 @@ pub struct RawRuntimeFractionalPercent {
 }
 
 /// Native `envoy.type.v3.FractionalPercent`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawFractionalPercent {
@@ -43,8 +44,19 @@ pub enum RawDenominator {
     Million,
 }
 
+impl FromJson for RawDenominator {
+    fn from_json(value: &serde_json::Value, reader: &mut Reader) -> Option<Self> {
+        const NAMES: &[&str] = &["HUNDRED", "TEN_THOUSAND", "MILLION"];
+        match reader.enumerated(value, NAMES)? {
+            0 => Some(Self::Hundred),
+            1 => Some(Self::TenThousand),
+            _ => Some(Self::Million),
+        }
+    }
+}
+
 /// Native `envoy.config.core.v3.RuntimeFeatureFlag`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawRuntimeFeatureFlag {
@@ -110,6 +122,21 @@ pub(super) fn deny_at_disable(raw: Option<RawRuntimeFeatureFlag>) -> Result<bool
         Some(flag) => Ok(flag.default_value),
     }
 }
+
+message!(RawRuntimeFractionalPercent {
+    "default_value" => default_value required,
+    "runtime_key" => runtime_key,
+});
+
+message!(RawFractionalPercent {
+    "numerator" => numerator,
+    "denominator" => denominator,
+});
+
+message!(RawRuntimeFeatureFlag {
+    "default_value" => default_value required,
+    "runtime_key" => runtime_key,
+});
 
 #[cfg(test)]
 mod tests {

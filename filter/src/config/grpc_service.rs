@@ -1,6 +1,7 @@
 //! `grpc_service`: the gRPC authorization server, as written (native `GrpcService` with
 //! `envoy_grpc` only) and validated, with the serialized target `dispatch_grpc_call` takes.
 
+use super::reader::message;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -14,7 +15,7 @@ use crate::proto::wire;
 /// The default `grpc_service.timeout`, as native: 200 ms.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
 /// Native `envoy.config.core.v3.GrpcService`, with `envoy_grpc` only.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(extend("required" = ["envoy_grpc"])))]
 #[serde(deny_unknown_fields)]
@@ -36,7 +37,7 @@ pub struct RawGrpcService {
 }
 
 /// Native `GrpcService.EnvoyGrpc`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawEnvoyGrpc {
@@ -132,3 +133,15 @@ fn grpc_service_target(
     }
     service
 }
+
+message!(RawGrpcService {
+    "envoy_grpc" => envoy_grpc,
+    "timeout" => timeout,
+    "initial_metadata" => initial_metadata,
+    "retry_policy" => retry_policy,
+});
+
+message!(RawEnvoyGrpc {
+    "cluster_name" => cluster_name required,
+    "authority" => authority,
+});

@@ -1,6 +1,7 @@
 //! `http_service`: a plain HTTP authorization server, as native ext_authz calls one. A 200 allows,
 //! any other answer denies with itself; the config says which headers cross in each direction.
 
+use super::reader::message;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -12,7 +13,7 @@ use super::messages::{header_values, list_string_matcher, RawHeaderValue, RawLis
 use super::retry::{retry_policy, HttpRetry, RawRetryPolicy};
 use crate::route::matcher::StringMatch;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpService {
@@ -31,7 +32,7 @@ pub struct RawHttpService {
     pub retry_policy: Option<RawRetryPolicy>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpUri {
@@ -192,6 +193,32 @@ fn authority_of(uri: &str) -> Option<String> {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     (!authority.is_empty()).then(|| authority.to_owned())
 }
+
+message!(RawHttpService {
+    "server_uri" => server_uri required,
+    "path_prefix" => path_prefix,
+    "authorization_request" => authorization_request,
+    "authorization_response" => authorization_response,
+    "retry_policy" => retry_policy,
+});
+
+message!(RawHttpUri {
+    "uri" => uri required,
+    "cluster" => cluster required,
+    "timeout" => timeout,
+});
+
+message!(RawAuthorizationRequest {
+    "allowed_headers" => allowed_headers,
+    "headers_to_add" => headers_to_add,
+});
+
+message!(RawAuthorizationResponse {
+    "allowed_upstream_headers" => allowed_upstream_headers,
+    "allowed_upstream_headers_to_append" => allowed_upstream_headers_to_append,
+    "allowed_client_headers" => allowed_client_headers,
+    "allowed_client_headers_on_success" => allowed_client_headers_on_success,
+});
 
 #[cfg(test)]
 mod tests {

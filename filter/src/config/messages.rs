@@ -2,13 +2,14 @@
 //! `HeaderValue`, `BufferSettings` (`with_request_body`), and what a header name or value may hold.
 //! A leaf: every section above reads them, and they read nothing of the configuration but the error.
 
+use super::reader::message;
 use serde::Deserialize;
 
 use super::error::ConfigError;
 use crate::route::matcher::{full_match_regex, Regex, StringMatch, StringMatchKind};
 
 /// Envoy's RegexMatcher: RE2 syntax, matched against the whole string.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawRegexMatcher {
@@ -69,7 +70,7 @@ pub(super) fn string_match(field: &str, raw: RawStringMatcher) -> Result<StringM
 }
 
 /// Envoy's ListStringMatcher.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawListStringMatcher {
@@ -92,7 +93,7 @@ pub fn list_string_matcher(
 }
 
 /// Native `envoy.config.core.v3.HeaderValue`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawHeaderValue {
@@ -134,7 +135,7 @@ pub(super) fn header_values(
 }
 
 /// `with_request_body`, as native's `BufferSettings`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawWithRequestBody {
@@ -191,3 +192,32 @@ pub fn is_header_value(value: &[u8]) -> bool {
         .iter()
         .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
+
+message!(RawRegexMatcher {
+    "regex" => regex required,
+    "google_re2" => _google_re2,
+});
+
+message!(RawStringMatcher {
+    "exact" => exact,
+    "prefix" => prefix,
+    "suffix" => suffix,
+    "contains" => contains,
+    "safe_regex" => safe_regex,
+    "ignore_case" => ignore_case,
+});
+
+message!(RawListStringMatcher {
+    "patterns" => patterns required,
+});
+
+message!(RawHeaderValue {
+    "key" => key required,
+    "value" => value,
+});
+
+message!(RawWithRequestBody {
+    "max_request_bytes" => max_request_bytes required,
+    "allow_partial_message" => allow_partial_message,
+    "pack_as_bytes" => pack_as_bytes,
+});

@@ -8,9 +8,10 @@
 //! The files form layers; each imports only files below it, and none but `sections` imports this
 //! one (for the types of `Config`'s fields):
 //!
-//! 1. `error` (`ConfigError`, `ConfigErrors`), `duration`, `json_path`, `refused` (the refused
-//!    native fields), `advice` (serde's reasons made actionable), `every_error` (every error of
-//!    a reading, not only the first);
+//! 1. `error` (`ConfigError`, `ConfigErrors`), `duration`, `json_path`, `proto_integer`,
+//!    `refused` (the refused native fields), `advice` (unknown names answered with the one meant),
+//!    `every_error` (every error of a reading, not only the first), `reader` (the JSON tree read
+//!    into the raw types by their field tables);
 //! 2. `messages`: the shared Envoy messages (string matchers, `HeaderValue`, `with_request_body`);
 //! 3. `grpc_service`, then `http_service`, `mutation_rules`, `steps`: one section each, raw and
 //!    validated side by side;
@@ -30,7 +31,11 @@ pub mod http_service;
 mod json_path;
 mod messages;
 mod mutation_rules;
+mod proto_integer;
 mod raw;
+mod reader;
+#[cfg(test)]
+mod reader_reference;
 mod refused;
 mod retry;
 mod route;

@@ -1,5 +1,6 @@
 //! `decoder_header_mutation_rules` as written, and its validation.
 
+use super::reader::message;
 use serde::Deserialize;
 
 use super::error::ConfigError;
@@ -55,3 +56,13 @@ pub(super) fn header_mutation_rules(
         disallow_is_error: raw.disallow_is_error,
     })
 }
+
+message!(RawHeaderMutationRules {
+    "allow_all_routing" => allow_all_routing,
+    "allow_envoy" => allow_envoy,
+    "disallow_system" => disallow_system,
+    "disallow_all" => disallow_all,
+    "allow_expression" => allow_expression,
+    "disallow_expression" => disallow_expression,
+    "disallow_is_error" => disallow_is_error,
+});

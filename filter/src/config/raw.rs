@@ -1,4 +1,6 @@
-//! The configuration as written: serde types that mirror the native ExtAuthz JSON, before validation.
+//! The configuration as written: raw types that mirror the native ExtAuthz JSON, before validation,
+//! read by `config::reader` through the field tables beside them. Their serde derives are the JSON
+//! Schema's source only (the module never calls them).
 //!
 //! Snake_case names as Envoy's docs write them; lowerCamelCase accepted too, as protobuf JSON does.
 //! Native fields this filter does not honour are refused with the reason, never ignored.
@@ -12,13 +14,14 @@ use super::duration::ProtoDuration;
 use serde_json::Value;
 
 use super::error::{ConfigError, ConfigErrors};
-use super::every_error::{self, Removals};
+use super::every_error::Removals;
 use super::filter_enabled::{RawRuntimeFeatureFlag, RawRuntimeFractionalPercent};
 use super::grpc_service::RawGrpcService;
 use super::http_service::RawHttpService;
 use super::json_path::Segment;
 use super::messages::{RawListStringMatcher, RawWithRequestBody};
 use super::mutation_rules::RawHeaderMutationRules;
+use super::reader::{message, Reader};
 use super::refused;
 use super::route::RawRoute;
 use super::steps::RawStep;
@@ -169,7 +172,7 @@ pub struct RawConfig {
 }
 
 /// Native `envoy.type.v3.HttpStatus`, by number.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpStatus {
@@ -179,7 +182,7 @@ pub struct RawHttpStatus {
 }
 
 /// `envoy.config.core.v3.Metadata` as JSON: namespaces, each a JSON object (a Struct).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawMetadata {
@@ -188,8 +191,8 @@ pub struct RawMetadata {
 }
 
 impl RawConfig {
-    /// Reads the JSON: the native fields refused outright, then every error serde finds (see
-    /// `config::every_error`), each naming its field by its path. `None` when nothing could be
+    /// Reads the JSON: the native fields refused outright, then every error of the rest (see
+    /// `config::reader`), each naming its field by its path. `None` when nothing could be
     /// read; else what was read once the refused fields were taken out.
     pub(super) fn read(
         json: &[u8],
@@ -235,6 +238,53 @@ impl RawConfig {
             errors.push(error);
             removals.take_out(&mut value, &path);
         }
-        every_error::read(&mut value, removals, errors)
+        Reader::new(removals, errors).read(&value)
     }
 }
+
+message!(RawConfig {
+    "grpc_service" => grpc_service,
+    "failure_mode_allow" => failure_mode_allow,
+    "failure_mode_allow_header_add" => failure_mode_allow_header_add,
+    "status_on_error" => status_on_error,
+    "context_extensions" => context_extensions,
+    "with_request_body" => with_request_body,
+    "http_service" => http_service,
+    "steps" => steps,
+    "timeout" => timeout,
+    "allowed_headers" => allowed_headers,
+    "disallowed_headers" => disallowed_headers,
+    "encode_raw_headers" => encode_raw_headers,
+    "metadata_context_namespaces" => metadata_context_namespaces,
+    "route_metadata_context_namespaces" => route_metadata_context_namespaces,
+    "typed_metadata_context_namespaces" => typed_metadata_context_namespaces,
+    "route_typed_metadata_context_namespaces" => route_typed_metadata_context_namespaces,
+    "metadata_context" => metadata_context,
+    "include_tls_session" => include_tls_session,
+    "include_forwarded_source_address" => include_forwarded_source_address,
+    "validate_mutations" => validate_mutations,
+    "decoder_header_mutation_rules" => decoder_header_mutation_rules,
+    "enable_dynamic_metadata_ingestion" => enable_dynamic_metadata_ingestion,
+    "clear_route_cache" => clear_route_cache,
+    "max_denied_response_body_bytes" => max_denied_response_body_bytes,
+    "enforce_response_header_limits" => enforce_response_header_limits,
+    "shadow_mode" => shadow_mode,
+    "emit_client_span" => emit_client_span,
+    "include_peer_certificate" => include_peer_certificate,
+    "propagate_trace_context" => propagate_trace_context,
+    "decision_cache" => decision_cache,
+    "filter_enabled" => filter_enabled,
+    "deny_at_disable" => deny_at_disable,
+    "max_request_headers_kb" => max_request_headers_kb,
+    "routes" => routes,
+    "stat_prefix" => stat_prefix,
+    "transport_api_version" => transport_api_version,
+});
+
+message!(RawHttpStatus {
+    "code" => code required,
+});
+
+message!(RawMetadata {
+    "filter_metadata" => filter_metadata,
+});

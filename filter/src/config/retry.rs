@@ -8,6 +8,7 @@
 //! so Envoy's own gRPC client retries exactly as it does for native ext_authz (its `retry_on`
 //! tokens, each try bounded by `retry_back_off.max_interval`, the call's timeout over all tries).
 
+use super::reader::message;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -17,7 +18,7 @@ use super::error::ConfigError;
 use crate::proto::wire;
 
 /// Native `envoy.config.core.v3.RetryPolicy`, without the host selection fields.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawRetryPolicy {
@@ -35,7 +36,7 @@ pub struct RawRetryPolicy {
 }
 
 /// Native `envoy.config.core.v3.BackoffStrategy`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawBackoffStrategy {
@@ -206,6 +207,17 @@ fn duration(buf: &mut Vec<u8>, value: Duration) {
     wire::varint_field(buf, 1, value.as_secs());
     wire::varint_field(buf, 2, u64::from(value.subsec_nanos()));
 }
+
+message!(RawRetryPolicy {
+    "retry_back_off" => retry_back_off,
+    "num_retries" => num_retries,
+    "retry_on" => retry_on,
+});
+
+message!(RawBackoffStrategy {
+    "base_interval" => base_interval required,
+    "max_interval" => max_interval,
+});
 
 #[cfg(test)]
 mod tests {

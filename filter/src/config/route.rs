@@ -4,6 +4,7 @@
 //! top-level settings. `match` takes Envoy's RouteMatch shapes plus virtual-host `domains` and
 //! `methods`; an entry carries native ExtAuthzPerRoute fields: `disabled`, or `check_settings`.
 
+use super::reader::message;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -36,7 +37,7 @@ pub enum RouteAction {
     Check(Box<CheckSettings>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
@@ -341,6 +342,50 @@ pub(super) fn route(field: &str, raw: RawRoute, top: &CheckSettings) -> Result<R
     };
     Ok(Route { matcher, action })
 }
+
+message!(RawRoute {
+    "match" => route_match required,
+    "disabled" => disabled,
+    "check_settings" => check_settings,
+});
+
+message!(RawRouteMatch {
+    "prefix" => prefix,
+    "path" => path,
+    "safe_regex" => safe_regex,
+    "path_separated_prefix" => path_separated_prefix,
+    "case_sensitive" => case_sensitive,
+    "headers" => headers,
+    "query_parameters" => query_parameters,
+    "domains" => domains,
+    "methods" => methods,
+});
+
+message!(RawHeaderMatcher {
+    "name" => name required,
+    "exact_match" => exact_match,
+    "prefix_match" => prefix_match,
+    "suffix_match" => suffix_match,
+    "contains_match" => contains_match,
+    "safe_regex_match" => safe_regex_match,
+    "present_match" => present_match,
+    "string_match" => string_match,
+    "invert_match" => invert_match,
+});
+
+message!(RawQueryParameterMatcher {
+    "name" => name required,
+    "string_match" => string_match,
+    "present_match" => present_match,
+});
+
+message!(RawCheckSettings {
+    "context_extensions" => context_extensions,
+    "disable_request_body_buffering" => disable_request_body_buffering,
+    "with_request_body" => with_request_body,
+    "grpc_service" => grpc_service,
+    "http_service" => http_service,
+});
 
 #[cfg(test)]
 mod tests;

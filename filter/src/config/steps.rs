@@ -4,6 +4,7 @@
 //! the server), an `http_service`, or a `required_header` checked locally with no network hop.
 //! The whole chain has one deadline: the top-level `timeout`, or the sum of the step timeouts.
 
+use super::reader::message;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use super::http_service::{http_service, HttpService, RawHttpService};
 use super::messages::is_header_name;
 use crate::proto::structpb;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
@@ -36,7 +37,7 @@ pub struct RawStep {
 }
 
 /// Gloo's RequiredHeader plugin: the header must be there, with one of the values if any are given.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawRequiredHeader {
@@ -154,3 +155,16 @@ fn one_step(field: &str, raw: RawStep) -> Result<Step, ConfigError> {
         allowed_values: required.allowed_values,
     }))
 }
+
+message!(RawStep {
+    "grpc_service" => grpc_service,
+    "http_service" => http_service,
+    "required_header" => required_header,
+    "context_extensions" => context_extensions,
+    "config" => config,
+});
+
+message!(RawRequiredHeader {
+    "name" => name required,
+    "allowed_values" => allowed_values,
+});

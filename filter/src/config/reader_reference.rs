@@ -1,14 +1,12 @@
-//! serde's reading of the config brought closer to protobuf JSON's, as Envoy reads a native
+//! The reference `config::reader` is tested against (tests only): serde's derived reading of the
+//! config brought closer to protobuf JSON's, as Envoy reads a native
 //! ext_authz config: a JSON array is never a message (serde's derived struct visitors would take
 //! `["ext_authz"]` as `{"cluster_name": "ext_authz"}`), and `null` is a scalar field left at its
 //! default (`"stat_prefix": null` is `""`).
 //!
 //! A wrapper around any serde `Deserializer`: it changes how scalars and messages are read and
 //! hands everything else through, wrapping each nested deserializer, visitor and access so the
-//! rules hold at every depth. Errors keep serde's wording, and serde_json still places them, so
-//! `json_path::at` names the field. Each rule goes through serde_json's own `deserialize_struct`
-//! or `deserialize_option` rather than `deserialize_any`, whose copy per visitor would cost tens
-//! of KB of wasm.
+//! rules hold at every depth. Errors keep serde's wording; `serde_path_to_error` places them.
 
 use std::fmt;
 
@@ -16,14 +14,6 @@ use serde::de::{
     self, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny, MapAccess, SeqAccess, Unexpected,
     VariantAccess, Visitor,
 };
-
-/// Deserializes `T` from JSON text by protobuf JSON's rules.
-pub fn from_slice<'de, T: de::Deserialize<'de>>(json: &'de [u8]) -> serde_json::Result<T> {
-    let mut deserializer = serde_json::Deserializer::from_slice(json);
-    let value = T::deserialize(ProtoJson(&mut deserializer))?;
-    deserializer.end()?;
-    Ok(value)
-}
 
 /// A deserializer, visitor, seed or access that reads by protobuf JSON's rules.
 pub struct ProtoJson<T>(pub T);
