@@ -11,7 +11,7 @@ WASM_TARGET := wasm32-wasip1
 CARGO := cargo
 APT_PACKAGES := curl wrk
 
-.PHONY: all setup toolchain envoy packages build test fmt-check clippy unit host-tests run run-smoke bench bench-smoke bench-deps clean oci check-config
+.PHONY: all setup toolchain envoy packages build test fmt-check clippy unit host-tests run run-smoke bench bench-smoke bench-deps bench-floor-module clean oci check-config
 
 all: build
 
@@ -82,8 +82,18 @@ $(MATPLOTLIB): $(ENVOY)
 bench-deps: setup build
 	$(CARGO) build --release -p example-auth-server
 
-bench: bench-deps $(MATPLOTLIB)
+# The floor (bench/floor): a module that only makes the gRPC call, run through the same cases
+# that it can answer, into bench/floor/results.md: how close the filter is to what any wasm
+# ext_authz pays.
+FLOOR := bench/floor/target/$(WASM_TARGET)/release/ext_authz_floor.wasm
+
+bench-floor-module: toolchain
+	cd bench/floor && $(CARGO) build -q --release --target $(WASM_TARGET)
+
+bench: bench-deps bench-floor-module $(MATPLOTLIB)
 	$(BENCH_ENV) $(BENCH) --out bench
+	ENVOY_BIN=$(abspath $(ENVOY)) $(BENCH) --wasm $(FLOOR) --wasm-title "wasm floor" --cases allowed,headers50 \
+	  --rounds 3 --growth-rounds 0 --memory-seconds 0 --no-chart --out bench/floor
 
 bench-smoke: bench-deps
 	@rm -f bench/work/smoke/results.md
