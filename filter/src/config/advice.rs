@@ -59,7 +59,11 @@ fn closest(name: &str, candidates: &'static [&'static str]) -> Option<&'static s
     let limit = (folded.len() / 3).max(1);
     candidates
         .iter()
-        .map(|c| (distance(&folded, &fold(c)), c))
+        .map(|c| (fold(c), c))
+        // Lengths further apart than the limit are further apart in edits too: a long name
+        // costs no table of edits.
+        .filter(|(c, _)| c.len().abs_diff(folded.len()) <= limit)
+        .map(|(c, name)| (distance(&folded, &c), name))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| *c)

@@ -211,6 +211,11 @@ fn read_fields(
     let mut whole = true;
     for (key, value) in object {
         let Some(index) = fields.iter().position(|name| spelled(key, name)) else {
+            if reader.errors.len() >= MAX_ERRORS {
+                // No more errors are reported: no advice to work out for one.
+                reader.within(Segment::Key(key.clone()), Reader::drop_here);
+                continue;
+            }
             let (reason, meant) = advice::unknown_field(key, fields);
             reader.within(Segment::Key(key.clone()), |reader| {
                 if let Some(meant) = meant {
