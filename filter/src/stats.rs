@@ -75,8 +75,7 @@ impl Stats {
 
     /// How long one call to an auth server took, answered or failed.
     pub fn record_latency(&self, host: &impl Host, elapsed: Duration) {
-        let millis = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-        host.record_metric(self.check_latency, millis);
+        host.record_metric(self.check_latency, millis(elapsed));
     }
 
     /// Counts a decision as native does: an error let through counts as error and as allowed;
@@ -103,4 +102,11 @@ impl Stats {
             }
         }
     }
+}
+
+/// A duration in whole milliseconds, as stats, metadata and log lines give it. Formatting an
+/// integer, never a `Duration` (`{:?}`) or the `u128` of `as_millis`, keeps both formatters out
+/// of the module.
+pub fn millis(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
 }

@@ -43,7 +43,7 @@ pub(super) fn take<H: Host>(
     };
     if allowed {
         // As native: how long the allowing check took, in milliseconds.
-        let millis = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        let millis = crate::stats::millis(elapsed);
         object.insert("ext_authz_duration".to_owned(), millis.into());
     }
     let json = serde_json::Value::Object(object).to_string();
