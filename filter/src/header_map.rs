@@ -2,12 +2,9 @@
 //! lengths little-endian u32. Read without copying and written for local replies and gRPC metadata.
 //! Hostile or truncated input is refused, never trusted.
 
-/// Sorts pairs by name, repeats kept in the order they came (a stable sort). The one sort of
-/// pairs in the module: the CheckRequest's joined headers and the query rewrite share it, as each
-/// distinct sort costs the module a few KB.
-pub fn sort_by_name(pairs: &mut [(&[u8], &[u8])]) {
-    pairs.sort_by(|a, b| a.0.cmp(b.0));
-}
+mod by_name;
+
+pub use by_name::sort_by_name;
 
 /// Borrows the pairs out of a serialized map, or `None` when the bytes do not hold a map.
 pub fn parse(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
