@@ -8,11 +8,15 @@ pub struct IdMap<V>(Vec<(u32, V)>);
 
 impl<V> Default for IdMap<V> {
     fn default() -> Self {
-        Self(Vec::new())
+        Self::new()
     }
 }
 
 impl<V> IdMap<V> {
+    pub const fn new() -> Self {
+        Self(Vec::new())
+    }
+
     fn at(&self, id: u32) -> Result<usize, usize> {
         self.0.binary_search_by_key(&id, |(key, _)| *key)
     }
