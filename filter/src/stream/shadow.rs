@@ -77,7 +77,9 @@ fn decision_json(result: &str, status: u16, headers: &[HeaderMutation]) -> Strin
             })
             .collect();
         json.push_str(r#","response_headers":"#);
-        json.push_str(&serde_json::Value::Array(headers).to_string());
+        // `to_string`, not the Value's `Display`: see `metadata::take`.
+        let headers = serde_json::to_string(&serde_json::Value::Array(headers));
+        json.push_str(headers.as_deref().unwrap_or("[]"));
     }
     json.push('}');
     json
