@@ -10,6 +10,8 @@
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
+use crate::retry_queue;
+
 /// How long a request waits for its first body callback before the setting is taken as missing.
 pub const GRACE: Duration = Duration::from_secs(1);
 /// How often the root looks.
@@ -19,7 +21,7 @@ pub const TICK: Duration = Duration::from_millis(200);
 pub struct BodyWatch {
     /// A body callback has arrived on this VM: the setting is there.
     delivered: Cell<bool>,
-    /// (context id, when its headers arrived) of requests that have seen no body callback yet.
+    /// (context id, when its [`GRACE`] ends) of requests that have seen no body callback yet.
     waiting: RefCell<Vec<(u32, Duration)>>,
     /// Requests given up on; a late body callback for one of them is let be.
     expired: RefCell<Vec<u32>>,
@@ -34,7 +36,8 @@ impl BodyWatch {
     /// A request is waiting for its body.
     pub fn wait(&self, context_id: u32, now: Duration) {
         if !self.delivered.get() {
-            self.waiting.borrow_mut().push((context_id, now));
+            let until = now.saturating_add(GRACE);
+            self.waiting.borrow_mut().push((context_id, until));
         }
     }
 
@@ -55,9 +58,7 @@ impl BodyWatch {
 
     /// The request is gone (answered, reset, or done).
     pub fn forget(&self, context_id: u32) {
-        self.waiting
-            .borrow_mut()
-            .retain(|&(id, _)| id != context_id);
+        retry_queue::forget(&mut self.waiting.borrow_mut(), context_id);
         self.expired.borrow_mut().retain(|&id| id != context_id);
     }
 
@@ -66,14 +67,7 @@ impl BodyWatch {
         if self.delivered.get() {
             return Vec::new();
         }
-        let mut due = Vec::new();
-        self.waiting.borrow_mut().retain(|&(id, since)| {
-            let late = now.saturating_sub(since) >= GRACE;
-            if late {
-                due.push(id);
-            }
-            !late
-        });
+        let due = retry_queue::take_due(&mut self.waiting.borrow_mut(), now);
         self.expired.borrow_mut().extend_from_slice(&due);
         due
     }

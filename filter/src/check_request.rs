@@ -346,7 +346,7 @@ fn joined_headers(buf: &mut Vec<u8>, headers: &[(&[u8], &[u8])]) {
 /// allocation.
 fn joined_lower_case(buf: &mut Vec<u8>, headers: &[(&[u8], &[u8])]) {
     let mut sorted = headers.to_vec();
-    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    crate::header_map::sort_by_name(&mut sorted);
     let mut rest = sorted.as_slice();
     while let Some(&(key, _)) = rest.first() {
         let repeats = rest.iter().take_while(|(k, _)| *k == key).count();

@@ -2,6 +2,10 @@
 //! lengths little-endian u32. Read without copying and written for local replies and gRPC metadata.
 //! Hostile or truncated input is refused, never trusted.
 
+mod by_name;
+
+pub use by_name::sort_by_name;
+
 /// Borrows the pairs out of a serialized map, or `None` when the bytes do not hold a map.
 pub fn parse(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     let read_u32 = |at: usize| -> Option<usize> {

@@ -103,7 +103,8 @@ pub fn decision(service: &HttpService, headers: &[(&[u8], &[u8])], body: Vec<u8>
         .iter()
         .find(|(k, _)| *k == b":status")
         .and_then(|(_, v)| std::str::from_utf8(v).ok())
-        .and_then(|v| v.parse::<u16>().ok());
+        // Read as u64, the module's one integer parser, then narrowed: the same numbers pass.
+        .and_then(|v| u16::try_from(v.parse::<u64>().ok()?).ok());
     if headers.is_empty() {
         // How the host reports a call that failed (reset, timeout, no such cluster).
         return Decision::Error(CheckError::HttpCall);

@@ -15,6 +15,7 @@
 //! - [`route`]: which settings a request gets;
 //! - [`trace_context`]: the request's W3C and B3 trace context, as a child span's, for the server;
 //! - [`query`]: query parameter rewriting; [`header_map`]: the ABI's map format;
+//! - [`id_map`]: the shell's contexts and calls by id;
 //! - [`body_watch`]: the bound on waiting for body callbacks that may never come;
 //! - [`cache`]: the decision cache, shared by every worker through proxy-wasm shared data;
 //! - [`mock_host`] (tests only): a [`host::Host`] to run the stream on without a VM;
@@ -28,6 +29,7 @@ pub mod decision;
 pub mod header_map;
 pub mod host;
 pub mod http_check;
+pub mod id_map;
 #[cfg(test)]
 pub mod mock_host;
 pub mod mutation_rules;

@@ -50,9 +50,9 @@ impl Plugin {
         host.log(
             LogLevel::Info,
             &format!(
-                "ext_authz: configured: cluster {:?}, timeout {:?}",
+                "ext_authz: configured: cluster {:?}, timeout {} ms",
                 config.service.cluster(),
-                config.service.timeout()
+                crate::stats::millis(config.service.timeout())
             ),
         );
         Ok(Self {

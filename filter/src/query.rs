@@ -3,40 +3,42 @@
 //! written back. So a rewritten query comes out sorted by key, exactly like native's. Values are
 //! not decoded or re-encoded: the server's bytes go upstream as they are.
 
-use std::collections::BTreeMap;
+use crate::header_map::sort_by_name;
 
 /// Returns `path` with its query rewritten: `set` first (which replaces every value of its key),
 /// then `remove`. A path with no parameters left loses its `?`.
 pub fn rewrite(path: &str, set: &[(String, String)], remove: &[String]) -> String {
     let (base, query) = path.split_once('?').unwrap_or((path, ""));
-    let mut params: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    // Pairs of bytes, so that the one stable sort of pairs in the module serves here too.
+    let mut params: Vec<(&[u8], &[u8])> = Vec::new();
     // As native's parser: every `&` ends a parameter, so an empty one in the middle stays (as the
     // key "" with the value ""), while nothing after a final `&` is one.
     let query = query.strip_suffix('&').unwrap_or(query);
     for pair in query.split('&').filter(|_| !query.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        params.entry(key).or_default().push(value);
+        params.push((key.as_bytes(), value.as_bytes()));
     }
     // Native's order: set first, then remove, so a key in both lists is gone.
     for (key, value) in set {
-        params.insert(key.as_str(), vec![value.as_str()]);
+        params.retain(|(k, _)| *k != key.as_bytes());
+        params.push((key.as_bytes(), value.as_bytes()));
     }
     for key in remove {
-        params.remove(key.as_str());
+        params.retain(|(k, _)| *k != key.as_bytes());
     }
-    let mut out = String::with_capacity(path.len() + 16);
-    out.push_str(base);
-    let mut separator = '?';
-    for (key, values) in &params {
-        for value in values {
-            out.push(separator);
-            out.push_str(key);
-            out.push('=');
-            out.push_str(value);
-            separator = '&';
-        }
+    sort_by_name(&mut params);
+    let mut out = Vec::with_capacity(path.len() + 16);
+    out.extend_from_slice(base.as_bytes());
+    let mut separator = b'?';
+    for (key, value) in params {
+        out.push(separator);
+        out.extend_from_slice(key);
+        out.push(b'=');
+        out.extend_from_slice(value);
+        separator = b'&';
     }
-    out
+    // Whole pieces of UTF-8 strings, cut at ASCII bytes: always UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -85,6 +87,14 @@ mod tests {
         assert_eq!(
             rewrite("/p?&a=0&b=2", &set(&[("a", "1")]), &["a".into()]),
             "/p?=&b=2"
+        );
+    }
+
+    #[test]
+    fn a_key_set_twice_keeps_the_last_value() {
+        assert_eq!(
+            rewrite("/p?b=0&a=0&a=9", &set(&[("a", "1"), ("a", "2")]), &[]),
+            "/p?a=2&b=0"
         );
     }
 

@@ -21,28 +21,18 @@ impl RetryQueue {
     /// `context_id` retries at `due`.
     pub fn wait(&self, context_id: u32, due: Duration) {
         let mut waiting = self.waiting.borrow_mut();
-        waiting.retain(|&(id, _)| id != context_id);
+        forget(&mut waiting, context_id);
         waiting.push((context_id, due));
     }
 
     /// The request is gone, or retried.
     pub fn forget(&self, context_id: u32) {
-        self.waiting
-            .borrow_mut()
-            .retain(|&(id, _)| id != context_id);
+        forget(&mut self.waiting.borrow_mut(), context_id);
     }
 
     /// Takes the requests whose back-off has ended by `now`.
     pub fn due(&self, now: Duration) -> Vec<u32> {
-        let mut due = Vec::new();
-        self.waiting.borrow_mut().retain(|&(id, at)| {
-            let ready = at <= now;
-            if ready {
-                due.push(id);
-            }
-            !ready
-        });
-        due
+        take_due(&mut self.waiting.borrow_mut(), now)
     }
 
     /// How long from `now` until the first back-off ends (at least a millisecond, the host's
@@ -51,6 +41,24 @@ impl RetryQueue {
         let first = self.waiting.borrow().iter().map(|&(_, at)| at).min()?;
         Some(first.saturating_sub(now).max(LEAST_TICK))
     }
+}
+
+/// Drops `context_id`'s entries from a list of (context id, deadline); the body watch's list too.
+pub fn forget(waiting: &mut Vec<(u32, Duration)>, context_id: u32) {
+    waiting.retain(|&(id, _)| id != context_id);
+}
+
+/// Takes the ids whose deadline is `now` or earlier out of a list of (context id, deadline).
+pub fn take_due(waiting: &mut Vec<(u32, Duration)>, now: Duration) -> Vec<u32> {
+    let mut due = Vec::new();
+    waiting.retain(|&(id, at)| {
+        let ready = at <= now;
+        if ready {
+            due.push(id);
+        }
+        !ready
+    });
+    due
 }
 
 #[cfg(test)]

@@ -22,8 +22,6 @@
 mod common;
 use common::Rng;
 
-use std::collections::BTreeMap;
-
 use envoy_types::pb::envoy::config::core::v3 as core;
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::envoy::service::auth::v3 as auth;
@@ -432,7 +430,11 @@ fn check(bytes: &[u8], tally: &mut Tally) {
         // The host's metadata: ours may accept more (see the top), never less.
         if let Ok(theirs) = core::Metadata::decode(bytes) {
             let ours = ours::Metadata::decode(bytes).expect("what prost accepts, ours accepts");
-            let keys = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
+            let keys = |m: &[(String, Vec<u8>)]| {
+                let mut keys: Vec<String> = m.iter().map(|(k, _)| k.clone()).collect();
+                keys.sort();
+                keys
+            };
             let mut filter: Vec<String> = theirs.filter_metadata.into_keys().collect();
             let mut typed: Vec<String> = theirs.typed_filter_metadata.into_keys().collect();
             filter.sort();

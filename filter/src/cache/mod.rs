@@ -22,7 +22,7 @@ use crate::config::decision_cache::DecisionCache;
 use crate::config::HttpService;
 use crate::decision::{Answer, CheckError, Decision};
 use crate::header_map;
-use crate::host::{Host, HostStatus, MetricKind};
+use crate::host::{Host, HostStatus};
 use crate::http_check;
 
 /// The value of `x-envoy-auth-cache` (with `debug_header`).
@@ -83,14 +83,22 @@ pub enum Event {
 impl CacheStats {
     fn define(host: &impl Host, stat_prefix: &str) -> Result<Self, HostStatus> {
         let prefix = crate::stats::prefix(stat_prefix);
-        let counter =
-            |name: &str| host.define_metric(MetricKind::Counter, &format!("{prefix}{name}"));
+        let names = [
+            "cache_hit",
+            "cache_miss",
+            "cache_stale_served",
+            "cache_store",
+            "cache_skip",
+        ];
+        let mut ids = [0; 5];
+        crate::stats::define_counters(host, &prefix, &names, &mut ids)?;
+        let [hit, miss, stale_served, store, skip] = ids;
         Ok(Self {
-            hit: counter("cache_hit")?,
-            miss: counter("cache_miss")?,
-            stale_served: counter("cache_stale_served")?,
-            store: counter("cache_store")?,
-            skip: counter("cache_skip")?,
+            hit,
+            miss,
+            stale_served,
+            store,
+            skip,
         })
     }
 

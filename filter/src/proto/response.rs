@@ -7,8 +7,6 @@
 //! types in the tests below): unknown fields are skipped, a repeated field appends, a singular
 //! message merges into what came before, a oneof keeps the last variant, strings must be UTF-8.
 
-use std::collections::BTreeMap;
-
 pub use super::reader::DecodeError;
 use super::reader::{Reader, Result};
 use super::structpb;
@@ -93,12 +91,14 @@ pub struct QueryParameter {
 }
 
 /// `envoy.config.core.v3.Metadata`, its namespaces' Structs kept encoded: as the host hands over
-/// the stream's dynamic metadata and the route's metadata.
+/// the stream's dynamic metadata and the route's metadata. The maps are lists of distinct
+/// namespaces in the order first seen: a handful, looked up by name, so a `BTreeMap` (a few KB of
+/// module per key and value type) would buy nothing.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Metadata {
-    pub filter_metadata: BTreeMap<String, Vec<u8>>,
+    pub filter_metadata: Vec<(String, Vec<u8>)>,
     /// Each namespace's `google.protobuf.Any`, encoded, type URL and all.
-    pub typed_filter_metadata: BTreeMap<String, Vec<u8>>,
+    pub typed_filter_metadata: Vec<(String, Vec<u8>)>,
 }
 
 impl CheckResponse {
@@ -335,7 +335,11 @@ impl Metadata {
                     _ => entry.skip(field, wire)?,
                 }
             }
-            map.insert(key, value);
+            // As a protobuf map: a repeated key keeps its last value.
+            match map.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, earlier)) => *earlier = value,
+                None => map.push((key, value)),
+            }
         }
         Ok(message)
     }

@@ -4,19 +4,18 @@
 //! exports, on every request, and each call is a trip into the VM (about a microsecond of proxy
 //! CPU). The SDK exports them all; this exports only the callbacks the filter uses, so Envoy skips
 //! the response body, response trailers and access-log callbacks, and `on_done` runs from
-//! `proxy_on_delete`. Contexts are kept in maps keyed by a cheap integer hash, and an unknown
-//! context or token is ignored, never a panic.
+//! `proxy_on_delete`. Contexts are kept in maps sorted by id ([`IdMap`]), and an unknown context
+//! or token is ignored, never a panic.
 //!
 //! The traits keep the SDK's names and signatures, so the root and HTTP contexts read the same.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::MaybeUninit;
 
 use super::host::{self, WasmHost};
 pub use crate::host::Action;
 use crate::host::{Host, Reply};
+use crate::id_map::IdMap;
 
 /// Callbacks every context may get.
 pub trait Context {
@@ -85,30 +84,6 @@ pub trait RootContext: Context {
 /// Makes the root context of each plugin.
 pub type NewRootContext = fn(u32) -> Box<dyn RootContext>;
 
-/// Context ids and call tokens are small counters: a multiplication spreads them well enough,
-/// for a fraction of SipHash's cost.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u32(&mut self, id: u32) {
-        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
-
-#[derive(Default)]
 struct Dispatcher {
     new_root: Cell<Option<NewRootContext>>,
     /// One per plugin that shares this VM: a handful at most.
@@ -121,8 +96,23 @@ struct Dispatcher {
     http_calls: RefCell<IdMap<u32>>,
 }
 
+impl Dispatcher {
+    /// Built at compile time, so each `DISPATCHER.with` is a plain static's address, without the
+    /// lazy first-use check (and its code) at every one of its 19 call sites.
+    const fn new() -> Self {
+        Self {
+            new_root: Cell::new(None),
+            roots: RefCell::new(Vec::new()),
+            streams: RefCell::new(IdMap::new()),
+            active: Cell::new(0),
+            grpc_calls: RefCell::new(IdMap::new()),
+            http_calls: RefCell::new(IdMap::new()),
+        }
+    }
+}
+
 thread_local! {
-    static DISPATCHER: Dispatcher = Dispatcher::default();
+    static DISPATCHER: Dispatcher = const { Dispatcher::new() };
 }
 
 /// Sets how each plugin's root context is made; call once, from `_initialize`.
@@ -154,7 +144,7 @@ fn with_stream<R>(context_id: u32, default: R, f: impl FnOnce(&mut dyn HttpConte
         let Ok(mut streams) = d.streams.try_borrow_mut() else {
             return default;
         };
-        let Some(stream) = streams.get_mut(&context_id) else {
+        let Some(stream) = streams.get_mut(context_id) else {
             return default;
         };
         host::callback_starts();
@@ -225,7 +215,7 @@ fn call_ended(calls: &RefCell<IdMap<u32>>, token: u32, end: CallEnd) {
     let context_id = calls
         .try_borrow_mut()
         .ok()
-        .and_then(|mut c| c.remove(&token));
+        .and_then(|mut c| c.remove(token));
     let Some(context_id) = context_id else {
         return;
     };
@@ -366,7 +356,7 @@ pub extern "C" fn proxy_on_delete(context_id: u32) {
             .streams
             .try_borrow_mut()
             .ok()
-            .and_then(|mut s| s.remove(&context_id));
+            .and_then(|mut s| s.remove(context_id));
         if let Some(mut stream) = stream {
             host::callback_starts();
             d.active.set(context_id);

@@ -110,7 +110,10 @@ impl<H: Host> ExtAuthz<H> {
         let age = self.now().saturating_sub(stale.fresh_until);
         self.log(
             LogLevel::Warn,
-            &format!("check failed ({error}): serving a cached allow, expired {age:?} ago"),
+            &format!(
+                "check failed ({error}): serving a cached allow, expired {} ms ago",
+                crate::stats::millis(age)
+            ),
         );
         self.marked(served, "stale")
     }

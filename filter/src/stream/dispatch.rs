@@ -2,7 +2,6 @@
 //! (peers, protocol, TLS facts, metadata namespaces, context extensions), encoding it, and starting
 //! the gRPC or HTTP call through the [`Host`].
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::chain::{PASSTHROUGH_CONFIG_NAMESPACE, PASSTHROUGH_NAMESPACE};
@@ -247,10 +246,13 @@ impl Namespaces {
         let Ok(mut metadata) = Metadata::decode(&bytes) else {
             return Self::default();
         };
-        let pick = |all: &mut BTreeMap<String, Vec<u8>>, wanted: &[String]| {
+        let pick = |all: &mut Vec<(String, Vec<u8>)>, wanted: &[String]| {
             wanted
                 .iter()
-                .filter_map(|ns| all.remove_entry(ns))
+                .filter_map(|ns| {
+                    let at = all.iter().position(|(name, _)| name == ns)?;
+                    Some(all.swap_remove(at))
+                })
                 .collect()
         };
         Self {

@@ -43,14 +43,15 @@ pub(super) fn take<H: Host>(
     };
     if allowed {
         // As native: how long the allowing check took, in milliseconds.
-        let millis = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        let millis = crate::stats::millis(elapsed);
         object.insert("ext_authz_duration".to_owned(), millis.into());
     }
-    let json = serde_json::Value::Object(object).to_string();
-    if let Err(status) = stream
-        .host
-        .set_property(DYNAMIC_METADATA_PROPERTY, json.as_bytes())
-    {
+    // `to_vec`, not the Value's `Display`: the module already has this serializer (the config
+    // reader's), and `Display` would add two more (compact and pretty).
+    let Ok(json) = serde_json::to_vec(&serde_json::Value::Object(object)) else {
+        return stream.log(LogLevel::Warn, "dynamic_metadata cannot be written as JSON");
+    };
+    if let Err(status) = stream.host.set_property(DYNAMIC_METADATA_PROPERTY, &json) {
         stream.log(
             LogLevel::Warn,
             &format!("cannot hand on dynamic_metadata (host status {status})"),

@@ -33,6 +33,9 @@ use crate::route::matcher::RequestView;
 use chain::{Chain, StepRef};
 use dispatch::Request;
 
+/// What goes on once the request headers are read: the stream and the parsed headers.
+type WithHeaders<'a, S> = dyn FnMut(&mut S, &[(&[u8], &[u8])]) -> Action + 'a;
+
 /// What native's buffer limit answers when a body is over `max_request_bytes`.
 const PAYLOAD_TOO_LARGE: u16 = 413;
 const DETAILS_PAYLOAD_TOO_LARGE: &str = "request_payload_too_large";
@@ -111,7 +114,7 @@ impl<H: Host> ExtAuthz<H> {
     }
 
     pub fn on_http_request_headers(&mut self, end_of_stream: bool) -> Action {
-        self.with_request_headers(|this, headers| {
+        self.with_request_headers(&mut |this, headers| {
             this.selection = this.plugin.config.select(&RequestView::new(headers));
             let Some(body) = this.settings().map(|s| s.with_request_body) else {
                 // A disabled route: no check, no hold.
@@ -182,7 +185,7 @@ impl<H: Host> ExtAuthz<H> {
         if self.buffered == 0 {
             // Trailers right after the headers: no body to send, and no x-envoy-auth-partial-body,
             // as native, which has no buffer then.
-            return self.with_request_headers(|this, headers| {
+            return self.with_request_headers(&mut |this, headers| {
                 this.run(Request {
                     headers,
                     body: None,
@@ -306,7 +309,7 @@ impl<H: Host> ExtAuthz<H> {
             buffered: self.buffered as u64,
             pack_as_bytes: settings.pack_as_bytes,
         };
-        self.with_request_headers(|this, headers| {
+        self.with_request_headers(&mut |this, headers| {
             this.run(Request {
                 headers,
                 body: Some(body),
@@ -325,11 +328,9 @@ impl<H: Host> ExtAuthz<H> {
     }
 
     /// Reads and parses the request headers, then goes on with them; a failed read fails the
-    /// check. The one place the request headers are read.
-    fn with_request_headers(
-        &mut self,
-        then: impl FnOnce(&mut Self, &[(&[u8], &[u8])]) -> Action,
-    ) -> Action {
+    /// check. The one place the request headers are read. `then` is a trait object so that this
+    /// is one function in the module, not one per caller.
+    fn with_request_headers(&mut self, then: &mut WithHeaders<'_, Self>) -> Action {
         let map = match self.host.header_map(Headers::Request) {
             Ok(map) => map,
             Err(status) => {

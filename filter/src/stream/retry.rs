@@ -93,7 +93,7 @@ impl<H: Host> ExtAuthz<H> {
             LogLevel::Info,
             &format!(
                 "retrying the HTTP check after {what} in {} ms (retry {} of {})",
-                wait.as_millis(),
+                crate::stats::millis(wait),
                 self.tries.retries,
                 retry.num_retries
             ),

@@ -135,7 +135,7 @@ impl<H: Host> ExtAuthz<H> {
             None => Vec::new(),
         };
         let buffered = self.buffered as u64;
-        self.with_request_headers(|this, headers| {
+        self.with_request_headers(&mut |this, headers| {
             let body = settings.map(|settings| RequestBody {
                 bytes: &bytes,
                 buffered,
