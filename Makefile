@@ -34,8 +34,9 @@ packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  if [ -n "$$missing" ]; then apt-get update -q && apt-get install -y -q $$missing; fi
 
-# No wasm-opt: binaryen's -Oz makes the module 17 % smaller but costs each worker about 9 MB more
-# RSS in V8 (bench/NOTES.md, "wasm-opt"), and RSS is what a fleet pays for.
+# No wasm-opt: binaryen's -Oz makes the module 17 % smaller but costs the proxy 5-10 MB more RSS
+# (its one-caller inlining makes large functions, and V8 compiles them all with TurboFan at load;
+# bench/NOTES.md, "Where the RSS goes"), and RSS is what a fleet pays for.
 build: toolchain
 	$(CARGO) build -p ext-authz-filter --target $(WASM_TARGET) --release
 	@mkdir -p dist
