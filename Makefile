@@ -9,7 +9,7 @@ ENVOY := $(VENV)/envoy-bin
 WASM := dist/ext_authz.wasm
 WASM_TARGET := wasm32-wasip1
 CARGO := cargo
-APT_PACKAGES := curl wrk
+APT_PACKAGES := curl wrk binaryen
 
 .PHONY: all setup toolchain envoy packages build test fmt-check clippy unit host-tests run run-smoke bench bench-smoke bench-deps bench-floor-module clean oci check-config
 
@@ -34,13 +34,18 @@ packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  if [ -n "$$missing" ]; then apt-get update -q && apt-get install -y -q $$missing; fi
 
-# No wasm-opt: binaryen's -Oz makes the module 17 % smaller but costs the proxy 5-10 MB more RSS
-# (its one-caller inlining makes large functions, and V8 compiles them all with TurboFan at load;
-# bench/NOTES.md, "Where the RSS goes"), and RSS is what a fleet pays for.
-build: toolchain
+# wasm-opt (Debian's binaryen) takes 15 % off the module, with its one-caller inlining off: that
+# inlining makes large functions, which V8 compiles with TurboFan at load for 5-10 MB more RSS per
+# proxy; without it RSS and CPU per request are the plain module's (bench/NOTES.md, "Where the RSS
+# goes"). binaryen 108 needs the features rustc emits named. `make test` runs every host test on
+# the optimised module.
+WASM_OPT := wasm-opt -Oz --one-caller-inline-max-function-size 0 --enable-bulk-memory \
+  --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int
+
+build: toolchain packages
 	$(CARGO) build -p ext-authz-filter --target $(WASM_TARGET) --release
 	@mkdir -p dist
-	cp target/$(WASM_TARGET)/release/ext_authz_filter.wasm $(WASM)
+	$(WASM_OPT) target/$(WASM_TARGET)/release/ext_authz_filter.wasm -o $(WASM)
 	@echo "built $(WASM): $$(stat -c %s $(WASM)) bytes"
 
 fmt-check:
