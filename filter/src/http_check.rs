@@ -117,19 +117,9 @@ pub fn decision(service: &HttpService, headers: &[(&[u8], &[u8])], body: Vec<u8>
     if (500..=599).contains(&status) {
         return Decision::Error(CheckError::ServerError(status));
     }
-    let server_headers = || {
-        headers.iter().filter_map(|(k, v)| {
-            let name = std::str::from_utf8(k).ok()?;
-            (!name.starts_with(':')).then_some((name, *v))
-        })
+    let pick = |patterns: &[StringMatch], action: HeaderAction| {
+        server_headers(headers, &|name| matches_any(patterns, name), action)
     };
-    let pick =
-        |patterns: &[StringMatch], action: HeaderAction| -> Result<Vec<HeaderMutation>, String> {
-            server_headers()
-                .filter(|(name, _)| matches_any(patterns, name))
-                .map(|(name, value)| mutation(name, value, action))
-                .collect()
-        };
     let result = if status == 200 {
         (|| {
             let mut request_headers = pick(&service.allowed_upstream_headers, HeaderAction::Set)?;
@@ -160,15 +150,16 @@ pub fn decision(service: &HttpService, headers: &[(&[u8], &[u8])], body: Vec<u8>
         let headers: Result<Vec<HeaderMutation>, String> = match &service.allowed_client_headers {
             Some(patterns) => pick(patterns, HeaderAction::Add),
             // Unset: every header of the answer, but those that describe its own framing.
-            None => server_headers()
-                .filter(|(name, _)| {
+            None => server_headers(
+                headers,
+                &|name| {
                     !matches!(
-                        *name,
+                        name,
                         "host" | "content-length" | "transfer-encoding" | "connection"
                     )
-                })
-                .map(|(name, value)| mutation(name, value, HeaderAction::Add))
-                .collect(),
+                },
+                HeaderAction::Add,
+            ),
         };
         headers.map(|headers| {
             Decision::Deny(LocalReply {
@@ -180,6 +171,26 @@ pub fn decision(service: &HttpService, headers: &[(&[u8], &[u8])], body: Vec<u8>
         })
     };
     result.unwrap_or_else(|why| Decision::Error(CheckError::Undecodable(why)))
+}
+
+/// The answer's headers that `keep` picks, pseudo-headers and names that are not UTF-8 left out,
+/// as changes; the first one that is not a valid header fails them all. One loop for every list,
+/// rather than an iterator chain per list: fewer bytes of module.
+fn server_headers(
+    headers: &[(&[u8], &[u8])],
+    keep: &dyn Fn(&str) -> bool,
+    action: HeaderAction,
+) -> Result<Vec<HeaderMutation>, String> {
+    let mut picked = Vec::new();
+    for (name, value) in headers {
+        let Ok(name) = std::str::from_utf8(name) else {
+            continue;
+        };
+        if !name.starts_with(':') && keep(name) {
+            picked.push(mutation(name, value, action)?);
+        }
+    }
+    Ok(picked)
 }
 
 fn mutation(name: &str, value: &[u8], action: HeaderAction) -> Result<HeaderMutation, String> {
