@@ -356,27 +356,28 @@ const REPLY_HEADERS: Reading = Reading {
 /// on request headers too, where native overwrites regardless. Names are lower-cased; whether
 /// they and their values may be written is [`review`]'s to say.
 fn mutations(options: Vec<HeaderValueOption>, reading: Reading) -> Vec<HeaderMutation> {
-    options
-        .into_iter()
-        .map(|option| {
-            let header = option.header.unwrap_or_default();
-            let action = match (option.append, option.append_action) {
-                (Some(append), _) if append.value => reading.when_appended,
-                (Some(_), _) => HeaderAction::Set,
-                (None, 0) => reading.by_default,
-                (None, 1) => HeaderAction::AddIfAbsent,
-                (None, 3) => HeaderAction::OverwriteIfExists,
-                // OVERWRITE_IF_EXISTS_OR_ADD, and, as native, an action it does not know.
-                (None, _) => HeaderAction::Set,
-            };
-            HeaderMutation {
-                name: header.key.to_ascii_lowercase(),
-                // As native: `value` only; a `raw_value` is not read.
-                value: header.value.into_bytes(),
-                action,
-            }
-        })
-        .collect()
+    // A loop rather than `into_iter().map().collect()`, whose in-place specialisation costs
+    // the module more than it saves here.
+    let mut mutations = Vec::with_capacity(options.len());
+    for option in options {
+        let header = option.header.unwrap_or_default();
+        let action = match (option.append, option.append_action) {
+            (Some(append), _) if append.value => reading.when_appended,
+            (Some(_), _) => HeaderAction::Set,
+            (None, 0) => reading.by_default,
+            (None, 1) => HeaderAction::AddIfAbsent,
+            (None, 3) => HeaderAction::OverwriteIfExists,
+            // OVERWRITE_IF_EXISTS_OR_ADD, and, as native, an action it does not know.
+            (None, _) => HeaderAction::Set,
+        };
+        mutations.push(HeaderMutation {
+            name: header.key.to_ascii_lowercase(),
+            // As native: `value` only; a `raw_value` is not read.
+            value: header.value.into_bytes(),
+            action,
+        });
+    }
+    mutations
 }
 
 #[cfg(test)]
