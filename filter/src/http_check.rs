@@ -128,14 +128,7 @@ pub fn decision(service: &HttpService, headers: &[(&[u8], &[u8])], body: Vec<u8>
                 &service.allowed_upstream_headers_to_append,
                 HeaderAction::Add,
             )?);
-            let headers_to_remove = headers
-                .iter()
-                .filter(|(k, _)| *k == HEADERS_TO_REMOVE)
-                .flat_map(|(_, v)| v.split(|&b| b == b','))
-                .filter_map(|name| std::str::from_utf8(name).ok())
-                .map(|name| name.trim().to_ascii_lowercase())
-                .filter(|name| !name.is_empty() && !name.starts_with(':') && name != "host")
-                .collect();
+            let headers_to_remove = headers_to_remove(headers);
             Ok(Decision::Allow(Allow {
                 request_headers,
                 headers_to_remove,
@@ -171,6 +164,27 @@ pub fn decision(service: &HttpService, headers: &[(&[u8], &[u8])], body: Vec<u8>
         })
     };
     result.unwrap_or_else(|why| Decision::Error(CheckError::Undecodable(why)))
+}
+
+/// The request headers the answer lists in [`HEADERS_TO_REMOVE`], lower-cased; never a
+/// pseudo-header or `host`. Loops, not an iterator chain: fewer bytes of module.
+fn headers_to_remove(headers: &[(&[u8], &[u8])]) -> Vec<String> {
+    let mut names = Vec::new();
+    for (key, value) in headers {
+        if *key != HEADERS_TO_REMOVE {
+            continue;
+        }
+        for name in value.split(|&b| b == b',') {
+            let Ok(name) = std::str::from_utf8(name) else {
+                continue;
+            };
+            let name = name.trim().to_ascii_lowercase();
+            if !name.is_empty() && !name.starts_with(':') && name != "host" {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 /// The answer's headers that `keep` picks, pseudo-headers and names that are not UTF-8 left out,
