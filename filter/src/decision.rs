@@ -274,11 +274,13 @@ impl Decision {
 fn allow(ok: response::OkHttpResponse) -> Allow {
     Allow {
         request_headers: mutations(ok.headers, REQUEST_HEADERS),
-        headers_to_remove: ok
-            .headers_to_remove
-            .into_iter()
-            .map(|name| name.to_ascii_lowercase())
-            .collect(),
+        headers_to_remove: {
+            let mut names = ok.headers_to_remove;
+            names
+                .iter_mut()
+                .for_each(|name| name.make_ascii_lowercase());
+            names
+        },
         response_headers: mutations(ok.response_headers_to_add, RESPONSE_HEADERS),
         query_parameters_to_set: ok
             .query_parameters_to_set
@@ -318,10 +320,8 @@ fn reply_parts(field: &str, response: DeniedHttpResponse) -> Result<ReplyParts, 
     };
     // As native: a local reply takes the headers to set; those sent with `append: true` have
     // nothing to append to and are dropped.
-    let headers = mutations(response.headers, REPLY_HEADERS)
-        .into_iter()
-        .filter(|h| h.action != HeaderAction::Append)
-        .collect();
+    let mut headers = mutations(response.headers, REPLY_HEADERS);
+    headers.retain(|h| h.action != HeaderAction::Append);
     Ok((status, headers, response.body.into_bytes()))
 }
 
