@@ -271,13 +271,18 @@ fn http_request(buf: &mut Vec<u8>, attributes: &RequestAttributes<'_>) {
         if selection.is_none_or(HeaderSelection::keeps_all) && partial.is_none() {
             headers
         } else {
-            filtered = headers
-                .iter()
-                .filter(|(k, _)| partial.is_none() || !k.eq_ignore_ascii_case(PARTIAL_BODY_HEADER))
-                .filter(|(k, _)| selection.is_none_or(|s| s.keeps(&lower_case(k))))
-                .copied()
-                .chain(partial.map(|p| (PARTIAL_BODY_HEADER, p)))
-                .collect();
+            // A loop, not an iterator chain: fewer bytes of module.
+            let mut kept = Vec::with_capacity(headers.len() + 1);
+            for &(key, value) in headers {
+                let replaced = partial.is_some() && key.eq_ignore_ascii_case(PARTIAL_BODY_HEADER);
+                if !replaced && selection.is_none_or(|s| s.keeps(&lower_case(key))) {
+                    kept.push((key, value));
+                }
+            }
+            if let Some(partial) = partial {
+                kept.push((PARTIAL_BODY_HEADER, partial));
+            }
+            filtered = kept;
             &filtered
         };
     if selection.is_some_and(|s| s.raw) {

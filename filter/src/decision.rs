@@ -274,11 +274,13 @@ impl Decision {
 fn allow(ok: response::OkHttpResponse) -> Allow {
     Allow {
         request_headers: mutations(ok.headers, REQUEST_HEADERS),
-        headers_to_remove: ok
-            .headers_to_remove
-            .into_iter()
-            .map(|name| name.to_ascii_lowercase())
-            .collect(),
+        headers_to_remove: {
+            let mut names = ok.headers_to_remove;
+            names
+                .iter_mut()
+                .for_each(|name| name.make_ascii_lowercase());
+            names
+        },
         response_headers: mutations(ok.response_headers_to_add, RESPONSE_HEADERS),
         query_parameters_to_set: ok
             .query_parameters_to_set
@@ -318,10 +320,8 @@ fn reply_parts(field: &str, response: DeniedHttpResponse) -> Result<ReplyParts, 
     };
     // As native: a local reply takes the headers to set; those sent with `append: true` have
     // nothing to append to and are dropped.
-    let headers = mutations(response.headers, REPLY_HEADERS)
-        .into_iter()
-        .filter(|h| h.action != HeaderAction::Append)
-        .collect();
+    let mut headers = mutations(response.headers, REPLY_HEADERS);
+    headers.retain(|h| h.action != HeaderAction::Append);
     Ok((status, headers, response.body.into_bytes()))
 }
 
@@ -356,27 +356,28 @@ const REPLY_HEADERS: Reading = Reading {
 /// on request headers too, where native overwrites regardless. Names are lower-cased; whether
 /// they and their values may be written is [`review`]'s to say.
 fn mutations(options: Vec<HeaderValueOption>, reading: Reading) -> Vec<HeaderMutation> {
-    options
-        .into_iter()
-        .map(|option| {
-            let header = option.header.unwrap_or_default();
-            let action = match (option.append, option.append_action) {
-                (Some(append), _) if append.value => reading.when_appended,
-                (Some(_), _) => HeaderAction::Set,
-                (None, 0) => reading.by_default,
-                (None, 1) => HeaderAction::AddIfAbsent,
-                (None, 3) => HeaderAction::OverwriteIfExists,
-                // OVERWRITE_IF_EXISTS_OR_ADD, and, as native, an action it does not know.
-                (None, _) => HeaderAction::Set,
-            };
-            HeaderMutation {
-                name: header.key.to_ascii_lowercase(),
-                // As native: `value` only; a `raw_value` is not read.
-                value: header.value.into_bytes(),
-                action,
-            }
-        })
-        .collect()
+    // A loop rather than `into_iter().map().collect()`, whose in-place specialisation costs
+    // the module more than it saves here.
+    let mut mutations = Vec::with_capacity(options.len());
+    for option in options {
+        let header = option.header.unwrap_or_default();
+        let action = match (option.append, option.append_action) {
+            (Some(append), _) if append.value => reading.when_appended,
+            (Some(_), _) => HeaderAction::Set,
+            (None, 0) => reading.by_default,
+            (None, 1) => HeaderAction::AddIfAbsent,
+            (None, 3) => HeaderAction::OverwriteIfExists,
+            // OVERWRITE_IF_EXISTS_OR_ADD, and, as native, an action it does not know.
+            (None, _) => HeaderAction::Set,
+        };
+        mutations.push(HeaderMutation {
+            name: header.key.to_ascii_lowercase(),
+            // As native: `value` only; a `raw_value` is not read.
+            value: header.value.into_bytes(),
+            action,
+        });
+    }
+    mutations
 }
 
 #[cfg(test)]

@@ -6,6 +6,18 @@ mod by_name;
 
 pub use by_name::sort_by_name;
 
+/// The values of header `name` (compared without case), in order: one function for every place
+/// that collects them, as each iterator chain collected is a few hundred bytes of module.
+pub fn values<'a>(headers: &[(&[u8], &'a [u8])], name: &[u8]) -> Vec<&'a [u8]> {
+    let mut values = Vec::new();
+    for (key, value) in headers {
+        if key.eq_ignore_ascii_case(name) {
+            values.push(*value);
+        }
+    }
+    values
+}
+
 /// Borrows the pairs out of a serialized map, or `None` when the bytes do not hold a map.
 pub fn parse(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     let read_u32 = |at: usize| -> Option<usize> {

@@ -132,7 +132,7 @@ pub enum HeaderRule {
 
 impl HeaderMatch {
     fn matches(&self, request: &RequestView<'_>) -> bool {
-        let values: Vec<&[u8]> = request.values(&self.name).collect();
+        let values = crate::header_map::values(request.headers, self.name.as_bytes());
         let matched = match &self.rule {
             HeaderRule::Present(present) => values.is_empty() != *present,
             HeaderRule::Value(_) if values.is_empty() => false,

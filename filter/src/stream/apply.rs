@@ -16,13 +16,13 @@ pub fn log(host: &impl Host, context_id: u32, level: LogLevel, message: &str) {
 pub fn allow(host: &impl Host, context_id: u32, allow: Allow) -> Vec<HeaderMutation> {
     // Native's order: every header to set first, then the appends (which may append to a value
     // the same answer set).
-    let (appends, others): (Vec<_>, Vec<_>) = allow
-        .request_headers
-        .iter()
-        .partition(|m| m.action == HeaderAction::Append);
-    for mutation in others.into_iter().chain(appends) {
-        mutate(host, context_id, Headers::Request, mutation);
-    }
+    in_two_passes(
+        host,
+        context_id,
+        Headers::Request,
+        &allow.request_headers,
+        |action| action == HeaderAction::Append,
+    );
     for name in &allow.headers_to_remove {
         if let Err(status) = host.remove_header(Headers::Request, name) {
             log(
@@ -77,11 +77,26 @@ fn rewrite_query(host: &impl Host, context_id: u32, allow: &Allow) {
 /// Changes the response headers in native's order: the values to add (`append: true`) first, then
 /// the headers to set, each replacing every value before it.
 pub fn response_headers(host: &impl Host, context_id: u32, mutations: &[HeaderMutation]) {
-    let (adds, others): (Vec<_>, Vec<_>) = mutations
-        .iter()
-        .partition(|m| m.action == HeaderAction::Add);
-    for mutation in adds.into_iter().chain(others) {
-        mutate(host, context_id, Headers::Response, mutation);
+    in_two_passes(host, context_id, Headers::Response, mutations, |action| {
+        action != HeaderAction::Add
+    });
+}
+
+/// Makes the changes whose action does not go last, then those that do, each group in its order.
+/// Two passes over the list rather than a partition: no copies, and one function for both lists.
+fn in_two_passes(
+    host: &impl Host,
+    context_id: u32,
+    headers: Headers,
+    mutations: &[HeaderMutation],
+    goes_last: fn(HeaderAction) -> bool,
+) {
+    for last in [false, true] {
+        for mutation in mutations {
+            if goes_last(mutation.action) == last {
+                mutate(host, context_id, headers, mutation);
+            }
+        }
     }
 }
 

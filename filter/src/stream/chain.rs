@@ -108,11 +108,7 @@ pub fn step_timeout(service: &Service, own: Duration, elapsed: Duration) -> Opti
 /// Gloo's RequiredHeader check: the header present (repeats joined with `,`), and one of the
 /// allowed values when any are listed. A refusal is a bare 403, as the plugin answers.
 pub fn required_header(required: &RequiredHeader, headers: &[(&[u8], &[u8])]) -> Decision {
-    let values: Vec<&[u8]> = headers
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case(required.name.as_bytes()))
-        .map(|(_, v)| *v)
-        .collect();
+    let values = crate::header_map::values(headers, required.name.as_bytes());
     let joined = values.join(&b',');
     let allowed = !values.is_empty()
         && (required.allowed_values.is_empty()

@@ -247,13 +247,13 @@ impl Namespaces {
             return Self::default();
         };
         let pick = |all: &mut Vec<(String, Vec<u8>)>, wanted: &[String]| {
-            wanted
-                .iter()
-                .filter_map(|ns| {
-                    let at = all.iter().position(|(name, _)| name == ns)?;
-                    Some(all.swap_remove(at))
-                })
-                .collect()
+            let mut picked = Vec::new();
+            for namespace in wanted {
+                if let Some(at) = all.iter().position(|(name, _)| name == namespace) {
+                    picked.push(all.swap_remove(at));
+                }
+            }
+            picked
         };
         Self {
             untyped: pick(&mut metadata.filter_metadata, wanted),

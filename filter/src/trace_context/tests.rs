@@ -201,3 +201,18 @@ fn the_switch_is_on_unless_turned_off() {
     assert!(!config(r#", "propagate_trace_context": false"#).propagate_trace_context);
     assert!(!config(r#", "propagateTraceContext": false"#).propagate_trace_context);
 }
+
+#[test]
+fn span_ids_are_written_as_the_formatter_writes_them() {
+    for n in [
+        0,
+        1,
+        0xf,
+        0x10,
+        0xdead_beef,
+        u64::MAX,
+        0x0123_4567_89ab_cdef,
+    ] {
+        assert_eq!(hex16(n), format!("{n:016x}").into_bytes(), "{n:x}");
+    }
+}
