@@ -205,7 +205,8 @@ fn read_fields(
     field: &mut dyn FnMut(usize, &Value, &mut Reader) -> bool,
 ) -> bool {
     let Value::Object(object) = value else {
-        return reader.refuse_kind::<()>(value, "an object").is_some();
+        reader.refuse_kind::<()>(value, "an object");
+        return false;
     };
     let mut seen = vec![false; fields.len()];
     let mut whole = true;

@@ -42,10 +42,7 @@ impl FromJson for u32 {
     }
 
     fn from_json(value: &Value, reader: &mut Reader) -> Option<Self> {
-        let n = integer(value, reader, "0 to 4294967295")?;
-        Self::try_from(n)
-            .ok()
-            .or_else(|| out_of_range(n, reader, "0 to 4294967295"))
+        whole(value, reader, "0 to 4294967295")
     }
 }
 
@@ -55,18 +52,18 @@ impl FromJson for i64 {
     }
 
     fn from_json(value: &Value, reader: &mut Reader) -> Option<Self> {
-        const RANGE: &str = "-9223372036854775808 to 9223372036854775807";
-        let n = integer(value, reader, RANGE)?;
-        Self::try_from(n)
-            .ok()
-            .or_else(|| out_of_range(n, reader, RANGE))
+        whole(value, reader, "-9223372036854775808 to 9223372036854775807")
     }
 }
 
-fn out_of_range<T>(n: i128, reader: &mut Reader, range: &str) -> Option<T> {
-    reader.refuse(format!(
-        "invalid value: integer `{n}`, expected a whole number from {range}"
-    ))
+/// A whole number in `range`, the range `T` holds.
+fn whole<T: TryFrom<i128>>(value: &Value, reader: &mut Reader, range: &str) -> Option<T> {
+    let n = integer(value, reader, range)?;
+    T::try_from(n).ok().or_else(|| {
+        reader.refuse(format!(
+            "invalid value: integer `{n}`, expected a whole number from {range}"
+        ))
+    })
 }
 
 /// A whole number as protobuf JSON writes one: a number, integral if written as a float, or a
